@@ -1,0 +1,29 @@
+"""A training method = how to build the model's head + the loss it trains with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from bench.registry import Registry
+
+METHODS = Registry("methods")
+
+
+class Method:
+    """Base: standard GAP head, cross-entropy loss."""
+
+    name = "standard"
+    head = "gap"
+
+    def __init__(self, **hparams: Any) -> None:
+        self.hparams = hparams
+
+    def head_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (loss, logits) for a training batch."""
+        logits = model(x)
+        return torch.nn.functional.cross_entropy(logits, y), logits
