@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Optional
+import sys
+from typing import Callable, Optional
 
 import typer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="RIBench: robustness and interpretability benchmarks.")
 
 
+
+
+def user_errors(command: Callable) -> Callable:
+    """Print bad-input errors as one clear line and exit 2 instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from bench.errors import USER_ERRORS
+
+        try:
+            return command(*args, **kwargs)
+        except USER_ERRORS as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.callback()
+def _root() -> None:
+    """RIBench: robustness and interpretability benchmarks for image classifiers."""
+
+
 @app.command()
+@user_errors
 def train(
     name: str = typer.Option(..., help="Zoo name for the trained model, e.g. topgap_cnn_k64."),
     method: str = typer.Option("standard", help="Training method: standard or topgap."),
@@ -46,5 +72,117 @@ def train(
     typer.echo(json.dumps({"saved": str(folder)}))
 
 
+
+
+LIST_KINDS = ("models", "datasets", "plugins", "suites", "archs", "methods")
+
+
+@app.command("list")
+@user_errors
+def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_KINDS)}.")) -> None:
+    """List the registered models, datasets, plugins, suites, architectures or training methods."""
+    import bench.data  # noqa: F401
+    import bench.methods  # noqa: F401
+    import bench.models  # noqa: F401
+    import bench.plugins  # noqa: F401
+    import bench.suites  # noqa: F401
+    from bench import registry
+    from bench.methods import METHODS
+
+    registries = {"models": registry.MODELS, "datasets": registry.DATASETS, "plugins": registry.PLUGINS,
+                  "suites": registry.SUITES, "archs": registry.ARCHS, "methods": METHODS}
+    if kind not in registries:
+        typer.echo(f"error: unknown kind '{kind}' (choose one of {', '.join(LIST_KINDS)})", err=True)
+        raise typer.Exit(2)
+    for entry in registries[kind]:
+        detail = entry.meta.get("description") or entry.meta.get("source") or entry.meta.get("path") or ""
+        typer.echo(f"{entry.name:28s} {detail}")
+
+
+@app.command()
+@user_errors
+def run(
+    model: str = typer.Option(..., help="Model name (see `bench list models`)."),
+    suite: str = typer.Option(..., help="Suite name (see `bench list suites`) or a path to a suite YAML."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
+    seed: int = typer.Option(0, help="Seed for random starts and stochastic attacks."),
+    data_root: Optional[str] = typer.Option(None, envvar="RIBENCH_DATA", help="Folder with dataset files; without one, CIFAR-10 uses the embedded 1,000-image sample."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch default)."),
+    out: Optional[str] = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/ of the repository)."),
+    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for attacks (recorded as precision=bf16 in every row)."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """Evaluate MODEL on SUITE and append tidy rows to results/<suite>/<model>.parquet (resumable)."""
+    import torch
+
+    from bench.runner import RunOptions, run_suite
+
+    if limit is not None and limit < 1:
+        typer.echo(f"error: --limit must be >= 1 (got {limit}); omit it to use the suite's n", err=True)
+        raise typer.Exit(2)
+    if threads:
+        torch.set_num_threads(threads)
+    opts = RunOptions(limit=limit, batch_size=batch_size, seed=seed, data_root=data_root, device=device,
+                      out=out, bf16=bf16, progress=progress)
+    table = run_suite(model, suite, opts)
+    _print_pivot(table)
+
+
+def _print_pivot(table) -> None:
+    from bench.report.pivot import pivot
+
+    if table.empty:
+        typer.echo("no rows")
+        return
+    typer.echo(pivot(table).to_string())
+
+
+@app.command()
+def results(
+    suite: Optional[str] = typer.Option(None, help="Only this suite."),
+    model: Optional[str] = typer.Option(None, help="Only this model."),
+    out: Optional[str] = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/)."),
+) -> None:
+    """Show a pivot of the tidy rows: one line per model x suite x plugin setting, one column per metric."""
+    from bench.results import ResultsStore
+
+    _print_pivot(ResultsStore(out).read(suite, model))
+
+
+data_app = typer.Typer(help="Dataset helpers.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("download")
+def data_download(
+    name: str = typer.Argument(..., help="Dataset to download (cifar10)."),
+    data_root: str = typer.Option(..., envvar="RIBENCH_DATA", help="Folder to download into."),
+) -> None:
+    """Download a dataset in its public format (needs internet; checksummed by torchvision)."""
+    from pathlib import Path
+
+    from bench.data.cifar import download_cifar10
+
+    if name != "cifar10":
+        typer.echo(f"error: no downloader for '{name}' (available: cifar10)", err=True)
+        raise typer.Exit(2)
+    download_cifar10(Path(data_root))
+
+
+def _register_command_modules() -> None:
+    import importlib
+    import pkgutil
+
+    import bench.commands
+
+    for info in sorted(pkgutil.iter_modules(bench.commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"bench.commands.{info.name}").register(app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
-    app()
+    sys.exit(app())

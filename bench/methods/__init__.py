@@ -1,6 +1,8 @@
-"""Training methods (losses and recipes), registered by name."""
+"""Training methods (head + loss), registered by name. One file per method."""
 
-from bench.methods import standard, topgap  # noqa: F401  (registers methods)
+from bench._discover import import_submodules
 from bench.methods.base import METHODS, Method
+
+import_submodules(__name__)
 
 __all__ = ["METHODS", "Method"]

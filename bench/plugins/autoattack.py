@@ -1,0 +1,68 @@
+"""AutoAttack (Croce & Hein 2020) through pyautoattack, with the upstream 'standard' settings.
+
+APGD-CE, APGD-T, FAB-T (100 iterations each) and Square (5,000 queries); the number of target
+classes is min(9, classes - 1). Never torchattacks' 10-step variant. AutoAttack's own checks
+(randomness, zero gradients, ...) are counted in the ``checks_warnings`` metric.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.plugins.attack_base import AttackPlugin
+from bench.plugins.base import Context, register_plugin
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@register_plugin
+@dataclass
+class AutoAttackPlugin(AttackPlugin):
+    """AutoAttack 'standard' (APGD-CE, APGD-T, FAB-T, Square) via pyautoattack."""
+
+    name = "autoattack"
+    version: str = "standard"
+    _warnings: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    def params(self) -> dict:
+        import importlib.metadata as md
+
+        return {"eps": self.eps, "norm": self.norm, "version": self.version, "pyautoattack": md.version("pyautoattack")}
+
+    def attack(self, model, x, y, index, ctx: Context):
+        from pyautoattack import AutoAttack
+
+        adversary = AutoAttack(model, norm=self.norm, eps=self.eps, version=self.version, seed=ctx.seed, device=ctx.device)
+        targets = min(9, ctx.num_classes - 1)
+        adversary.apgd_targeted.n_target_classes = targets
+        adversary.fab.n_target_classes = targets
+        handler = _Collect()
+        logger = logging.getLogger("auto-attack")
+        logger.addHandler(handler)
+        try:
+            x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=len(x))
+        finally:
+            logger.removeHandler(handler)
+        self._warnings.extend(handler.messages)
+        return x_adv
+
+    def run_batch(self, model, batch, ctx) -> dict[str, np.ndarray]:
+        self._warnings.clear()
+        out = super().run_batch(model, batch, ctx)
+        out["checks_warnings"] = np.full(len(batch.y), len(self._warnings))
+        return out
+
+    def summarize(self, examples: pd.DataFrame, ctx: Context):
+        metrics = super().summarize(examples, ctx)
+        return metrics + [("checks_warnings", float(examples["checks_warnings"].max()) if len(examples) else 0.0)]

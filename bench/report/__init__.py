@@ -1,0 +1,1 @@
+"""Rendering of results: pivots, leaderboards, paper tables and figures."""
