@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="RIBench: robustness and interpretability benchmarks.")
-
-
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="RIBench: robustness and interpretability benchmarks."
+)
 
 
 def user_errors(command: Callable) -> Callable:
@@ -52,8 +52,8 @@ def train(
     fpn_channels: int = typer.Option(256, help="Top-GAP: filters of each 3x3 lateral conv."),
     seed: int = typer.Option(0, help="Seed for init, shuffling and augmentation."),
     bf16: bool = typer.Option(True, help="bf16 autocast on CPU (about 2x faster here)."),
-    init_from: Optional[str] = typer.Option(None, help="Initialize the backbone from this zoo model."),
-    data_root: Optional[str] = typer.Option(None, envvar="RIBENCH_DATA", help="Folder with the dataset files."),
+    init_from: str | None = typer.Option(None, help="Initialize the backbone from this zoo model."),
+    data_root: str | None = typer.Option(None, envvar="RIBENCH_DATA", help="Folder with the dataset files."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
     resume: bool = typer.Option(True, help="Resume from runs/NAME/last.pt when it exists."),
 ) -> None:
@@ -65,13 +65,27 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = TrainConfig(name=name, method=method, arch=arch, dataset=dataset, epochs=epochs, batch_size=batch_size,
-                      lr=lr, weight_decay=weight_decay, seed=seed, bf16=bf16, data_root=data_root, init_from=init_from)
-    hparams = {"k": k, "lambda_l1": lambda_l1, "num_maps": num_maps, "fpn_channels": fpn_channels} if method == "topgap" else {}
+    cfg = TrainConfig(
+        name=name,
+        method=method,
+        arch=arch,
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        bf16=bf16,
+        data_root=data_root,
+        init_from=init_from,
+    )
+    hparams = (
+        {"k": k, "lambda_l1": lambda_l1, "num_maps": num_maps, "fpn_channels": fpn_channels}
+        if method == "topgap"
+        else {}
+    )
     folder = run_training(cfg, hparams, resume=resume)
     typer.echo(json.dumps({"saved": str(folder)}))
-
-
 
 
 LIST_KINDS = ("models", "datasets", "plugins", "suites", "archs", "methods")
@@ -89,8 +103,14 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
     from bench import registry
     from bench.methods import METHODS
 
-    registries = {"models": registry.MODELS, "datasets": registry.DATASETS, "plugins": registry.PLUGINS,
-                  "suites": registry.SUITES, "archs": registry.ARCHS, "methods": METHODS}
+    registries = {
+        "models": registry.MODELS,
+        "datasets": registry.DATASETS,
+        "plugins": registry.PLUGINS,
+        "suites": registry.SUITES,
+        "archs": registry.ARCHS,
+        "methods": METHODS,
+    }
     if kind not in registries:
         typer.echo(f"error: unknown kind '{kind}' (choose one of {', '.join(LIST_KINDS)})", err=True)
         raise typer.Exit(2)
@@ -104,14 +124,22 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
 def run(
     model: str = typer.Option(..., help="Model name (see `bench list models`)."),
     suite: str = typer.Option(..., help="Suite name (see `bench list suites`) or a path to a suite YAML."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
+    limit: int | None = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
+    batch_size: int | None = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
     seed: int = typer.Option(0, help="Seed for random starts and stochastic attacks."),
-    data_root: Optional[str] = typer.Option(None, envvar="RIBENCH_DATA", help="Folder with dataset files; without one, CIFAR-10 uses the embedded 1,000-image sample."),
+    data_root: str | None = typer.Option(
+        None,
+        envvar="RIBENCH_DATA",
+        help="Folder with dataset files; without one, CIFAR-10 uses the embedded 1,000-image sample.",
+    ),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch default)."),
-    out: Optional[str] = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/ of the repository)."),
-    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for attacks (recorded as precision=bf16 in every row)."),
+    out: str | None = typer.Option(
+        None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/ of the repository)."
+    ),
+    bf16: bool = typer.Option(
+        False, "--bf16", help="bf16 autocast for attacks (recorded as precision=bf16 in every row)."
+    ),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Evaluate MODEL on SUITE and append tidy rows to results/<suite>/<model>.parquet (resumable)."""
@@ -124,8 +152,16 @@ def run(
         raise typer.Exit(2)
     if threads:
         torch.set_num_threads(threads)
-    opts = RunOptions(limit=limit, batch_size=batch_size, seed=seed, data_root=data_root, device=device,
-                      out=out, bf16=bf16, progress=progress)
+    opts = RunOptions(
+        limit=limit,
+        batch_size=batch_size,
+        seed=seed,
+        data_root=data_root,
+        device=device,
+        out=out,
+        bf16=bf16,
+        progress=progress,
+    )
     table = run_suite(model, suite, opts)
     _print_pivot(table)
 
@@ -141,9 +177,9 @@ def _print_pivot(table) -> None:
 
 @app.command()
 def results(
-    suite: Optional[str] = typer.Option(None, help="Only this suite."),
-    model: Optional[str] = typer.Option(None, help="Only this model."),
-    out: Optional[str] = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/)."),
+    suite: str | None = typer.Option(None, help="Only this suite."),
+    model: str | None = typer.Option(None, help="Only this model."),
+    out: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/)."),
 ) -> None:
     """Show a pivot of the tidy rows: one line per model x suite x plugin setting, one column per metric."""
     from bench.results import ResultsStore

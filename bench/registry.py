@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterator
+from typing import Any
 
 
 class UnknownNameError(KeyError):
@@ -66,7 +67,8 @@ class Registry:
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=5, cutoff=0.4)
         hint = f"closest: {', '.join(close)}" if close else f"known: {', '.join(self.names()) or 'none'}"
-        return f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} '{name}' ({hint}); see `bench list {self.kind}`"
+        singular = self.kind[:-1] if self.kind.endswith("s") else self.kind
+        return f"unknown {singular} '{name}' ({hint}); see `bench list {self.kind}`"
 
     def create(self, name: str, /, **kwargs: Any) -> Any:
         return self.entry(name).factory(**kwargs)

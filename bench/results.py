@@ -13,18 +13,38 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
 from bench.provenance import REPO_ROOT
 
 ROW_COLUMNS = [
-    "model", "model_sha256", "dataset", "split", "n", "suite", "plugin", "metric", "value",
-    "params", "params_hash", "seed", "precision", "unit",
-    "package_version", "git_commit", "torch_version", "device", "threads", "wall_seconds", "timestamp", "command",
+    "model",
+    "model_sha256",
+    "dataset",
+    "split",
+    "n",
+    "suite",
+    "plugin",
+    "metric",
+    "value",
+    "params",
+    "params_hash",
+    "seed",
+    "precision",
+    "unit",
+    "package_version",
+    "git_commit",
+    "torch_version",
+    "device",
+    "threads",
+    "wall_seconds",
+    "timestamp",
+    "command",
 ]
 UNIT_KEYS = ("model", "model_sha256", "dataset", "split", "n", "suite", "plugin", "params_hash", "seed", "precision")
 
@@ -67,9 +87,18 @@ class UnitKey:
 
     def columns(self) -> dict[str, Any]:
         return {
-            "model": self.model, "model_sha256": self.model_sha256, "dataset": self.dataset, "split": self.split,
-            "n": self.n, "suite": self.suite, "plugin": self.plugin, "params": self.params,
-            "params_hash": self.params_hash, "seed": self.seed, "precision": self.precision, "unit": self.unit,
+            "model": self.model,
+            "model_sha256": self.model_sha256,
+            "dataset": self.dataset,
+            "split": self.split,
+            "n": self.n,
+            "suite": self.suite,
+            "plugin": self.plugin,
+            "params": self.params,
+            "params_hash": self.params_hash,
+            "seed": self.seed,
+            "precision": self.precision,
+            "unit": self.unit,
         }
 
 

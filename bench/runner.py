@@ -45,7 +45,7 @@ def model_sha256(name: str, model: torch.nn.Module) -> str:
     digest = hashlib.sha256()
     for key, tensor in sorted(model.state_dict().items()):
         digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -56,7 +56,8 @@ def check_model(model: torch.nn.Module, data: ImageDataset, device: str) -> None
         logits = model(batch.x)
     if logits.ndim != 2 or logits.shape != (len(batch.x), data.num_classes):
         raise BadModelError(
-            f"model returns shape {tuple(logits.shape)}, expected ({len(batch.x)}, {data.num_classes}) logits for {data.name}"
+            f"model returns shape {tuple(logits.shape)}, expected "
+            f"({len(batch.x)}, {data.num_classes}) logits for {data.name}"
         )
     if not torch.isfinite(logits).all():
         raise BadModelError("model returns NaN or infinite logits on clean inputs; check its weights")
@@ -71,12 +72,28 @@ def reproduce_command(model: str, suite: str, n: int, opts: RunOptions) -> str:
     return shlex.join(args)
 
 
-def run_unit(store: ResultsStore, key: UnitKey, plugin: Plugin, model, data: ImageDataset, indices, batch_size: int,
-             ctx: Context, base_row: dict, progress: bool) -> list[dict]:
+def run_unit(
+    store: ResultsStore,
+    key: UnitKey,
+    plugin: Plugin,
+    model,
+    data: ImageDataset,
+    indices,
+    batch_size: int,
+    ctx: Context,
+    base_row: dict,
+    progress: bool,
+) -> list[dict]:
     """Run one plugin over the examples, keeping finished batches so a killed run resumes."""
     start = time.perf_counter()
     parts: list[pd.DataFrame] = []
-    bar = tqdm(total=len(indices), desc=f"{key.plugin} {key.params_hash[:6]}", unit="img", disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=len(indices),
+        desc=f"{key.plugin} {key.params_hash[:6]}",
+        unit="img",
+        disable=not progress,
+        file=sys.stderr,
+    )
     for first in range(0, len(indices), batch_size):
         part_path = store.part_path(key, first)
         if part_path.exists():
@@ -92,8 +109,17 @@ def run_unit(store: ResultsStore, key: UnitKey, plugin: Plugin, model, data: Ima
     examples = pd.concat(parts, ignore_index=True)
     metrics = plugin.summarize(examples, ctx)
     wall = time.perf_counter() - start
-    rows = [{**base_row, **key.columns(), "metric": m, "value": float(v), "wall_seconds": round(wall, 3), "timestamp": utc_now()}
-            for m, v in metrics]
+    rows = [
+        {
+            **base_row,
+            **key.columns(),
+            "metric": m,
+            "value": float(v),
+            "wall_seconds": round(wall, 3),
+            "timestamp": utc_now(),
+        }
+        for m, v in metrics
+    ]
     store.finish_unit(key, examples, rows)
     return rows
 
@@ -112,12 +138,32 @@ def run_suite(model_name: str, suite_name: str, opts: RunOptions) -> pd.DataFram
     base_row = {**provenance(opts.device), "command": reproduce_command(model_name, suite.name, n, opts)}
     indices = torch.arange(n)
     for plugin in plugins:
-        key = UnitKey(model_name, sha, data.name, data.split, n, suite.name, plugin.name,
-                      canonical_json(plugin.params()), opts.seed, precision)
+        key = UnitKey(
+            model_name,
+            sha,
+            data.name,
+            data.split,
+            n,
+            suite.name,
+            plugin.name,
+            canonical_json(plugin.params()),
+            opts.seed,
+            precision,
+        )
         if store.has_unit(key):
-            print(f"{plugin.name} {key.params_hash[:6]}: already in {store.table_path(suite.name, model_name)}", file=sys.stderr)
+            print(
+                f"{plugin.name} {key.params_hash[:6]}: already in {store.table_path(suite.name, model_name)}",
+                file=sys.stderr,
+            )
             continue
         torch.manual_seed(opts.seed)
-        run_unit(store, key, plugin, model, data, indices, opts.batch_size or suite.batch_size, ctx, base_row, opts.progress)
+        run_unit(
+            store, key, plugin, model, data, indices, opts.batch_size or suite.batch_size, ctx, base_row, opts.progress
+        )
     table = store.read(suite.name, model_name)
-    return table[(table["model_sha256"] == sha) & (table["n"] == n) & (table["seed"] == opts.seed) & (table["precision"] == precision)]
+    return table[
+        (table["model_sha256"] == sha)
+        & (table["n"] == n)
+        & (table["seed"] == opts.seed)
+        & (table["precision"] == precision)
+    ]

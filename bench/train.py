@@ -55,7 +55,7 @@ def augment(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch
 
 
 def _crop(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return torch.stack([p[:, y : y + h, x : x + w] for p, y, x in zip(padded, dy.tolist(), dx.tolist())])
+    return torch.stack([p[:, y : y + h, x : x + w] for p, y, x in zip(padded, dy.tolist(), dx.tolist(), strict=True)])
 
 
 def cyclic_lr(step: int, total: int, peak: float, warmup_fraction: float) -> float:
@@ -102,7 +102,13 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
     train_split = "trainval" if cfg.dataset == "pets3" else "train"
     train_data = load_dataset(cfg.dataset, train_split, cfg.data_root)
     test_data = load_dataset(cfg.dataset, cfg.eval_split, cfg.data_root)
-    model = build_classifier(cfg.arch, meta["num_classes"], method.head, "cifar10" if cfg.arch in ("cnn", "prn18") else "imagenet", **method.head_kwargs())
+    model = build_classifier(
+        cfg.arch,
+        meta["num_classes"],
+        method.head,
+        "cifar10" if cfg.arch in ("cnn", "prn18") else "imagenet",
+        **method.head_kwargs(),
+    )
     if cfg.init_from:
         _init_backbone(model, cfg.init_from)
     model = model.to(memory_format=torch.channels_last)
@@ -110,10 +116,12 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=0.0, momentum=cfg.momentum, nesterov=True,
+        lr=0.0,
+        momentum=cfg.momentum,
+        nesterov=True,
     )
     ckpt = _checkpoint_path(cfg)
-    start_epoch, wall = (_load_checkpoint(ckpt, model, opt) if resume and ckpt.exists() else (0, 0.0))
+    start_epoch, wall = _load_checkpoint(ckpt, model, opt) if resume and ckpt.exists() else (0, 0.0)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -170,7 +178,9 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         "normalization": "cifar10" if cfg.arch in ("cnn", "prn18") else "imagenet",
         "parameters": n_params,
         "hyperparameters": {**asdict(cfg), **hparams, "data_root": None},
-        "training_command": "bench train " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["train"] else shlex.join(sys.argv),
+        "training_command": "bench train " + shlex.join(sys.argv[2:])
+        if sys.argv[1:2] == ["train"]
+        else shlex.join(sys.argv),
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "wall_seconds": round(wall, 1),
@@ -178,6 +188,11 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         "package_version": bench.__version__,
         "git_commit": git_commit(),
         "trained_at": utc_now(),
-        "clean_accuracy": {"value": round(accuracy, 4), "dataset": cfg.dataset, "split": test_data.split, "n": len(test_data)},
+        "clean_accuracy": {
+            "value": round(accuracy, 4),
+            "dataset": cfg.dataset,
+            "split": test_data.split,
+            "n": len(test_data),
+        },
         "license": "MIT (weights); data license per dataset card",
     }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -41,8 +41,8 @@ class Batch:
     mask: torch.Tensor | None = None
     group: torch.Tensor | None = None
 
-    def to(self, device: torch.device | str) -> "Batch":
-        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+    def to(self, device: torch.device | str) -> Batch:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Batch(move(self.x), move(self.y), self.index, move(self.mask), move(self.group))
 
 

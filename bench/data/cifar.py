@@ -44,7 +44,9 @@ def cifar10(split: str = "test", root: Path | None = None) -> ImageDataset:
     if split not in ("train", "test"):
         raise ValueError(f"cifar10 has splits train, test and {EMBEDDED_SPLIT}, not '{split}'")
     if root is None:
-        raise MissingDataError(f"cifar10 {split} needs a data root (--data-root or RIBENCH_DATA); {HOW_TO_GET.format(split=split)}")
+        raise MissingDataError(
+            f"cifar10 {split} needs a data root (--data-root or RIBENCH_DATA); {HOW_TO_GET.format(split=split)}"
+        )
     npz = root / f"cifar10_{split}.npz"
     if npz.exists():
         x, y = _from_npz(npz)

@@ -19,8 +19,18 @@ class TopGAP(Method):
     name = "topgap"
     head = "topgap"
 
-    def __init__(self, k: int = 64, lambda_l1: float = 1.0, num_maps: int = 2, fpn_channels: int = 256, dropout: float = 0.0, **rest: Any) -> None:
-        super().__init__(k=k, lambda_l1=lambda_l1, num_maps=num_maps, fpn_channels=fpn_channels, dropout=dropout, **rest)
+    def __init__(
+        self,
+        k: int = 64,
+        lambda_l1: float = 1.0,
+        num_maps: int = 2,
+        fpn_channels: int = 256,
+        dropout: float = 0.0,
+        **rest: Any,
+    ) -> None:
+        super().__init__(
+            k=k, lambda_l1=lambda_l1, num_maps=num_maps, fpn_channels=fpn_channels, dropout=dropout, **rest
+        )
         self.k, self.lambda_l1 = k, lambda_l1
         self.num_maps, self.fpn_channels, self.dropout = num_maps, fpn_channels, dropout
 

@@ -14,9 +14,7 @@ from bench.registry import ARCHS
 
 
 def _conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
-    )
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class SmallCNN(nn.Module):
@@ -87,13 +85,21 @@ class PreActResNet18(nn.Module):
 
 
 class TimmFeatures(nn.Module):
-    """A timm backbone created with ``features_only=True`` (no download unless pretrained=True)."""
+    """A timm backbone created with ``features_only=True`` (no download unless pretrained=True).
+
+    For VGG, timm's last feature map is only the max-pool of the one before it, so it is left out
+    (``out_indices``); the Top-GAP head's last 3 maps are then the 256/512/512-channel ones that
+    reproduce Table 1's 12.43M parameters.
+    """
+
+    OUT_INDICES = {"vgg11_bn": (0, 1, 2, 3, 4)}
 
     def __init__(self, timm_name: str, pretrained: bool = False) -> None:
         super().__init__()
         import timm
 
-        self.body = timm.create_model(timm_name, pretrained=pretrained, features_only=True)
+        kwargs = {"out_indices": self.OUT_INDICES[timm_name]} if timm_name in self.OUT_INDICES else {}
+        self.body = timm.create_model(timm_name, pretrained=pretrained, features_only=True, **kwargs)
         self.feature_channels = list(self.body.feature_info.channels())
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

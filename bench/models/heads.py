@@ -45,9 +45,7 @@ class TopGAPHead(nn.Module):
         super().__init__()
         self.k = k
         self.num_maps = num_maps
-        self.laterals = nn.ModuleList(
-            nn.Conv2d(c, fpn_channels, 3, padding=1) for c in feature_channels[-num_maps:]
-        )
+        self.laterals = nn.ModuleList(nn.Conv2d(c, fpn_channels, 3, padding=1) for c in feature_channels[-num_maps:])
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.classifier = nn.Conv2d(fpn_channels, num_classes, 1)
 
@@ -57,7 +55,7 @@ class TopGAPHead(nn.Module):
         size = taps[0].shape[-2:]
         summed = sum(
             F.interpolate(lat(f), size=size, mode="nearest") if f.shape[-2:] != size else lat(f)
-            for lat, f in zip(self.laterals, taps)
+            for lat, f in zip(self.laterals, taps, strict=True)
         )
         return self.classifier(self.dropout(summed))
 

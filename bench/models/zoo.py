@@ -21,8 +21,17 @@ from bench.registry import MODELS
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "card.yaml"
 REQUIRED_CARD_KEYS = {
-    "name": str, "method": str, "arch": str, "head": str, "dataset": str, "num_classes": int,
-    "input_size": int, "normalization": str, "hyperparameters": dict, "sha256": str, "license": str,
+    "name": str,
+    "method": str,
+    "arch": str,
+    "head": str,
+    "dataset": str,
+    "num_classes": int,
+    "input_size": int,
+    "normalization": str,
+    "hyperparameters": dict,
+    "sha256": str,
+    "license": str,
 }
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(model.parameters(), flags):
+        for p, flag in zip(model.parameters(), flags, strict=True):
             p.requires_grad_(flag)
         model.train(was_training)
 
@@ -53,7 +53,9 @@ class AttackPlugin(Plugin):
     eps: float = 8 / 255
     norm: str = "Linf"
 
-    def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, ctx: Context) -> torch.Tensor:
+    def attack(
+        self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, ctx: Context
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
@@ -71,8 +73,12 @@ class AttackPlugin(Plugin):
             dist[attacked] = perturbation_norm(x_adv - xa, self.norm)
         cpu = lambda t: t.cpu().numpy()  # noqa: E731
         return {
-            "label": cpu(y), "clean_pred": cpu(clean_pred), "adv_pred": cpu(adv_pred),
-            "attacked": cpu(attacked), "robust": cpu(adv_pred == y), "distance": cpu(dist),
+            "label": cpu(y),
+            "clean_pred": cpu(clean_pred),
+            "adv_pred": cpu(adv_pred),
+            "attacked": cpu(attacked),
+            "robust": cpu(adv_pred == y),
+            "distance": cpu(dist),
         }
 
     def summarize(self, examples: pd.DataFrame, ctx: Context) -> list[tuple[str, float]]:

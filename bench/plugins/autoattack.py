@@ -43,7 +43,9 @@ class AutoAttackPlugin(AttackPlugin):
     def attack(self, model, x, y, index, ctx: Context):
         from pyautoattack import AutoAttack
 
-        adversary = AutoAttack(model, norm=self.norm, eps=self.eps, version=self.version, seed=ctx.seed, device=ctx.device)
+        adversary = AutoAttack(
+            model, norm=self.norm, eps=self.eps, version=self.version, seed=ctx.seed, device=ctx.device
+        )
         targets = min(9, ctx.num_classes - 1)
         adversary.apgd_targeted.n_target_classes = targets
         adversary.fab.n_target_classes = targets

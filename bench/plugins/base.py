@@ -68,7 +68,9 @@ def example_generator(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + index)
 
 
-def example_uniform(batch_index: torch.Tensor, shape: tuple[int, ...], seed: int, low: float, high: float) -> torch.Tensor:
+def example_uniform(
+    batch_index: torch.Tensor, shape: tuple[int, ...], seed: int, low: float, high: float
+) -> torch.Tensor:
     """Per-example uniform noise in [low, high), reproducible whatever the batch composition."""
     draws = [torch.rand(shape, generator=example_generator(seed, int(i))) for i in batch_index]
     return torch.stack(draws) * (high - low) + low

@@ -75,7 +75,11 @@ class PGD(AttackPlugin):
             if len(idx) == 0:
                 break
             xs, ys = x[idx], y[idx]
-            start = random_start(xs, index[idx.cpu()], self.eps, self.norm, ctx.seed + 104729 * restart) if self.random_start else xs
+            start = (
+                random_start(xs, index[idx.cpu()], self.eps, self.norm, ctx.seed + 104729 * restart)
+                if self.random_start
+                else xs
+            )
             x_adv, _ = pgd(model, xs, ys, self.eps, self.alpha, self.steps, self.norm, start, ctx.autocast)
             with torch.no_grad(), ctx.autocast():
                 fooled = model(x_adv).argmax(1) != ys

@@ -29,7 +29,17 @@ class Square(AttackPlugin):
 
         # seed per batch from its first example index: batches, not examples, share a random stream
         seed = ctx.seed * 1_000_003 + int(index[0]) if len(index) else ctx.seed
-        attack = SquareAttack(logits, norm=self.norm, n_queries=self.n_queries, eps=self.eps, p_init=self.p_init,
-                              n_restarts=self.restarts, seed=seed, verbose=False, loss="margin",
-                              resc_schedule=False, device=x.device)
+        attack = SquareAttack(
+            logits,
+            norm=self.norm,
+            n_queries=self.n_queries,
+            eps=self.eps,
+            p_init=self.p_init,
+            n_restarts=self.restarts,
+            seed=seed,
+            verbose=False,
+            loss="margin",
+            resc_schedule=False,
+            device=x.device,
+        )
         return attack.perturb(x, y)

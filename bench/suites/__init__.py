@@ -18,7 +18,15 @@ import yaml
 from bench.registry import PLUGINS, SUITES, UnknownNameError
 
 SUITE_DIR = Path(__file__).parent
-SUITE_KEYS = {"name": str, "description": str, "dataset": str, "split": str, "n": int, "batch_size": int, "plugins": list}
+SUITE_KEYS = {
+    "name": str,
+    "description": str,
+    "dataset": str,
+    "split": str,
+    "n": int,
+    "batch_size": int,
+    "plugins": list,
+}
 PLUGIN_KEYS = {"plugin": str, "params": dict}
 
 
