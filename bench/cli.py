@@ -9,25 +9,11 @@ from collections.abc import Callable
 
 import typer
 
+from bench.errors import user_errors
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="RIBench: robustness and interpretability benchmarks."
 )
-
-
-def user_errors(command: Callable) -> Callable:
-    """Print bad-input errors as one clear line and exit 2 instead of a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from bench.errors import USER_ERRORS
-
-        try:
-            return command(*args, **kwargs)
-        except USER_ERRORS as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 @app.callback()
@@ -176,6 +162,7 @@ def _print_pivot(table) -> None:
 
 
 @app.command()
+@user_errors
 def results(
     suite: str | None = typer.Option(None, help="Only this suite."),
     model: str | None = typer.Option(None, help="Only this model."),
@@ -214,6 +201,8 @@ def _register_command_modules() -> None:
     import bench.commands
 
     for info in sorted(pkgutil.iter_modules(bench.commands.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
         importlib.import_module(f"bench.commands.{info.name}").register(app)
 
 

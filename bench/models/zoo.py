@@ -66,21 +66,44 @@ def build_from_card(card: dict[str, Any]) -> Classifier:
 
 def load_weights(model: torch.nn.Module, path: Path, expected_sha256: str | None) -> None:
     if expected_sha256 is not None:
-        actual = sha256_file(path)
-        if actual != expected_sha256:
-            raise ChecksumError(
-                f"refusing to load {path}: sha256 {actual[:12]}… does not match the card's {expected_sha256[:12]}…"
-                " (re-download the file or re-run `bench zoo verify`)"
-            )
+        verify_file(path, expected_sha256)
     model.load_state_dict(load_file(str(path)))
 
 
-def load_model(name: str, device: str = "cpu") -> Classifier:
+def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
     """Load a zoo model by name, verified against its card's sha256, in eval mode."""
     card = read_card(name)
+    folder = zoo_root() / name
+    if card.get("factory"):  # a submitted Python file exposing create_model()
+        from bench.models.submit import load_factory_file
+
+        verify_file(folder / card["factory"], card["sha256"])
+        return load_factory_file(folder / card["factory"]).eval().to(device)
     model = build_from_card(card)
-    load_weights(model, zoo_root() / name / WEIGHTS_FILE, card["sha256"])
+    load_weights(model, folder / WEIGHTS_FILE, card["sha256"])
     return model.eval().to(device)
+
+
+def verify_file(path: Path, expected_sha256: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ChecksumError(
+            f"refusing to load {path}: sha256 {actual[:12]}… does not match the card's {expected_sha256[:12]}…"
+            " (re-download the file or re-run `bench zoo verify`)"
+        )
+
+
+def verify_model(name: str) -> tuple[bool, str]:
+    """Re-hash a zoo checkpoint; (ok, message)."""
+    card = read_card(name)
+    path = zoo_root() / name / (card.get("factory") or WEIGHTS_FILE)
+    if not path.exists():
+        return False, f"{name}: {path} is missing"
+    try:
+        verify_file(path, card["sha256"])
+    except ChecksumError as err:
+        return False, str(err)
+    return True, f"{name}: sha256 {card['sha256'][:12]}… ok"
 
 
 def save_model(model: torch.nn.Module, card: dict[str, Any], folder: Path | None = None) -> Path:

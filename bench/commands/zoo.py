@@ -1,0 +1,79 @@
+"""``bench zoo``: list, show, verify and submit models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import yaml
+
+from bench.errors import user_errors
+
+zoo_app = typer.Typer(help="The model zoo: list, show, verify, submit.", no_args_is_help=True)
+
+
+@zoo_app.command("list")
+@user_errors
+def zoo_list() -> None:
+    """One line per zoo model: name, method, arch, dataset, clean accuracy."""
+    from bench.models.zoo import read_card
+    from bench.registry import MODELS
+
+    for entry in MODELS:
+        if entry.meta.get("source") != "zoo":
+            continue
+        card = read_card(entry.name)
+        acc = (card.get("clean_accuracy") or {}).get("value", "–")
+        typer.echo(f"{entry.name:22s} {card['method']:10s} {card['arch']:16s} {card['dataset']:10s} clean={acc}")
+
+
+@zoo_app.command("show")
+@user_errors
+def zoo_show(name: str = typer.Argument(..., help="Zoo model name.")) -> None:
+    """Print a model's card."""
+    from bench.models.zoo import read_card
+
+    typer.echo(yaml.safe_dump(read_card(name), sort_keys=False))
+
+
+@zoo_app.command("verify")
+@user_errors
+def zoo_verify(name: str = typer.Argument(None, help="Zoo model name (default: every model).")) -> None:
+    """Re-hash checkpoints against their cards' sha256; exit 1 if any differs."""
+    from bench.models.zoo import verify_model
+    from bench.registry import MODELS
+
+    names = [name] if name else [e.name for e in MODELS if e.meta.get("source") == "zoo"]
+    results = [verify_model(n) for n in names]
+    for _, message in results:
+        typer.echo(message)
+    if not all(ok for ok, _ in results):
+        raise typer.Exit(1)
+
+
+@zoo_app.command("submit")
+@user_errors
+def zoo_submit(
+    path: Path = typer.Argument(
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="A .safetensors checkpoint of a known arch, or a .py file defining create_model().",
+    ),
+    card: Path = typer.Option(..., exists=True, dir_okay=False, help="The model card (YAML)."),
+) -> None:
+    """Validate a model (card schema, logits, determinism, input gradients, smoke accuracy) and add it to the zoo."""
+    from bench.models.submit import accept, validate_submission
+
+    card_data = yaml.safe_load(card.read_text()) or {}
+    _, checks = validate_submission(path, card_data)
+    for check in checks:
+        typer.echo(str(check))
+    if not all(c.passed for c in checks):
+        typer.echo("error: submission rejected; fix the failed checks above", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"accepted: {accept(path, card_data)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(zoo_app, name="zoo")

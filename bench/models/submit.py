@@ -1,0 +1,141 @@
+"""Validation of a model submitted to the zoo (``bench zoo submit``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from bench.data.cifar import embedded_sample
+from bench.models.zoo import (
+    CARD_FILE,
+    WEIGHTS_FILE,
+    build_from_card,
+    load_weights,
+    register_zoo,
+    validate_card,
+    zoo_root,
+)
+from bench.provenance import sha256_file
+
+FACTORY_FILE = "model.py"
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{'ok' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
+
+
+def load_factory_file(path: Path) -> torch.nn.Module:
+    """Import a Python file that exposes ``create_model()`` and call it (code the user chose to run)."""
+    spec = importlib.util.spec_from_file_location(f"ribench_submission_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "create_model"):
+        raise ValueError(f"{path} must define create_model() returning the model")
+    return module.create_model()
+
+
+def build_submission(path: Path, card: dict[str, Any]) -> torch.nn.Module:
+    if path.suffix == ".py":
+        return load_factory_file(path).eval()
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: submit a .safetensors checkpoint or a .py file with create_model()")
+    model = build_from_card(card)
+    load_weights(model, path, expected_sha256=None)
+    return model.eval()
+
+
+def _probe_batch(card: dict[str, Any], n: int = 8) -> torch.Tensor:
+    size = card["input_size"]
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def check_outputs(model: torch.nn.Module, card: dict[str, Any]) -> list[Check]:
+    x = _probe_batch(card)
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    shape_ok = tuple(first.shape) == (len(x), card["num_classes"])
+    finite = bool(torch.isfinite(first).all())
+    checks = [
+        Check(
+            "logits",
+            shape_ok and finite,
+            f"shape {tuple(first.shape)} (expected ({len(x)}, {card['num_classes']})), finite={finite}",
+        ),
+        Check("deterministic", bool(torch.equal(first, second)), "same input twice gives the same logits"),
+    ]
+    xg = x.clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(model(xg), first.argmax(1)).backward()
+    grad = xg.grad
+    nonzero = float((grad.flatten(1).abs().amax(1) > 0).float().mean())
+    checks.append(
+        Check(
+            "input gradients",
+            bool(torch.isfinite(grad).all()) and nonzero == 1.0,
+            f"finite={bool(torch.isfinite(grad).all())}, non-zero for {nonzero:.0%} of inputs",
+        )
+    )
+    return checks
+
+
+def check_smoke_accuracy(model: torch.nn.Module, card: dict[str, Any], n: int = 100) -> Check:
+    """Accuracy on the first n embedded CIFAR-10 images vs the card's claim, within 3 binomial sd + 2 pp."""
+    if card["dataset"] != "cifar10":
+        return Check("smoke accuracy", True, f"not run: no embedded sample for dataset '{card['dataset']}'")
+    claimed = float(card["clean_accuracy"]["value"]) if isinstance(card.get("clean_accuracy"), dict) else None
+    if claimed is None:
+        return Check("smoke accuracy", False, "card has no clean_accuracy.value to reproduce")
+    data = embedded_sample()
+    index = torch.linspace(0, len(data) - 1, n).long()  # spread over all classes
+    batch = data.batch(index)
+    with torch.no_grad():
+        measured = float((model(batch.x).argmax(1) == batch.y).float().mean())
+    tolerance = 3 * math.sqrt(claimed * (1 - claimed) / n) + 0.02
+    ok = abs(measured - claimed) <= tolerance
+    return Check(
+        "smoke accuracy", ok, f"{measured:.3f} on {n} embedded images vs card {claimed:.3f} (±{tolerance:.3f})"
+    )
+
+
+def validate_submission(path: Path, card: dict[str, Any]) -> tuple[torch.nn.Module | None, list[Check]]:
+    problems = validate_card(card)
+    checks = [Check("card schema", not problems, "; ".join(problems) or "all required keys with the right types")]
+    if problems:
+        return None, checks
+    try:
+        model = build_submission(path, card)
+    except Exception as err:  # any failure to build is a failed check, reported as such
+        return None, checks + [Check("build", False, f"{type(err).__name__}: {err}")]
+    checks.append(Check("build", True, f"built from {path.name}"))
+    checks += check_outputs(model, card)
+    checks.append(check_smoke_accuracy(model, card))
+    return model, checks
+
+
+def accept(path: Path, card: dict[str, Any]) -> Path:
+    """Copy a validated submission into the zoo and register it."""
+    folder = zoo_root() / card["name"]
+    if folder.exists():
+        raise FileExistsError(f"model_zoo/{card['name']} exists already; choose another name")
+    folder.mkdir(parents=True)
+    if path.suffix == ".py":
+        shutil.copy(path, folder / FACTORY_FILE)
+        card = {**card, "factory": FACTORY_FILE, "sha256": sha256_file(folder / FACTORY_FILE)}
+    else:
+        shutil.copy(path, folder / WEIGHTS_FILE)
+        card = {**card, "weights": WEIGHTS_FILE, "sha256": sha256_file(folder / WEIGHTS_FILE)}
+    (folder / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+    register_zoo()
+    return folder
