@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import typer
 
@@ -13,7 +13,15 @@ from bench.registry import UnknownNameError
 from bench.runner import BadModelError
 from bench.suites import SuiteError
 
-USER_ERRORS = (UnknownNameError, MissingDataError, SuiteError, BadModelError, ChecksumError, FileExistsError)
+USER_ERRORS = (
+    UnknownNameError,
+    MissingDataError,
+    SuiteError,
+    BadModelError,
+    ChecksumError,
+    FileExistsError,
+    FileNotFoundError,
+)
 
 
 def user_errors(command: Callable) -> Callable:

@@ -18,8 +18,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+# Tests pass data roots explicitly (shared_data_root()); the environment variable is taken out so that a
+# test's outcome never depends on whether `make test` exported it.
+_ENV_DATA = os.environ.pop("RIBENCH_DATA", None)
+
+
 def shared_data_root() -> Path | None:
-    root = Path(os.environ.get("RIBENCH_DATA", SHARED_DATA))
+    root = Path(_ENV_DATA or SHARED_DATA)
     return root if (root / "cifar10_test.npz").exists() else None
 
 

@@ -6,7 +6,7 @@ import yaml
 
 from bench.models.classifier import build_classifier
 from bench.models.submit import check_outputs, validate_submission
-from bench.models.zoo import ChecksumError, WEIGHTS_FILE, load_model, save_model, verify_model
+from bench.models.zoo import WEIGHTS_FILE, ChecksumError, load_model, save_model, verify_model
 
 CARD = {
     "name": "tiny_submitted",
@@ -144,3 +144,20 @@ def test_cli_submit_accepts_a_python_factory(tiny_model, tmp_path, zoo):
     assert "[ok] smoke accuracy" in result.output and "accepted" in result.output
     assert (zoo / "tiny_factory" / "model.py").exists()
     assert load_model("tiny_factory") is not None
+
+
+def test_url_card_loads_from_the_cache_offline_and_names_the_url_when_absent(tiny_model, zoo, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("RIBENCH_CACHE", str(tmp_path / "cache"))
+    folder = save_model(tiny_model, {**_card_for(tiny_model), "name": "tiny_remote"})
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    card["url"] = "https://example.org/tiny_remote.safetensors"
+    (folder / "card.yaml").write_text(yaml.safe_dump(card))
+    cached = tmp_path / "cache" / "weights" / f"tiny_remote-{card['sha256'][:16]}.safetensors"
+    cached.parent.mkdir(parents=True)
+    shutil.move(folder / WEIGHTS_FILE, cached)
+    assert load_model("tiny_remote") is not None
+    cached.unlink()
+    with pytest.raises(FileNotFoundError, match="example.org"):
+        load_model("tiny_remote")

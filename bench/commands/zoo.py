@@ -75,5 +75,17 @@ def zoo_submit(
     typer.echo(f"accepted: {accept(path, card_data)}")
 
 
+@zoo_app.command("fetch")
+@user_errors
+def zoo_fetch(name: str = typer.Argument(..., help="Zoo model whose card gives a URL.")) -> None:
+    """Download a model's weights from its card's URL into the cache (needs internet; sha256-checked)."""
+    from bench.models.zoo import read_card, verify_file, weights_path, zoo_root
+
+    card = read_card(name)
+    path = weights_path(card, zoo_root() / name, download=True)
+    verify_file(path, card["sha256"])
+    typer.echo(f"{name}: {path}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(zoo_app, name="zoo")

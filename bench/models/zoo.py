@@ -80,8 +80,29 @@ def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
         verify_file(folder / card["factory"], card["sha256"])
         return load_factory_file(folder / card["factory"]).eval().to(device)
     model = build_from_card(card)
-    load_weights(model, folder / WEIGHTS_FILE, card["sha256"])
+    load_weights(model, weights_path(card, folder), card["sha256"])
     return model.eval().to(device)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RIBENCH_CACHE", Path.home() / ".cache" / "ribench"))
+
+
+def weights_path(card: dict[str, Any], folder: Path, download: bool = False) -> Path:
+    """The committed weights, else the cached copy of the card's URL (downloaded only when asked)."""
+    local = folder / card.get("weights", WEIGHTS_FILE)
+    if local.exists() or not card.get("url"):
+        return local
+    cached = cache_root() / "weights" / f"{card['name']}-{card['sha256'][:16]}.safetensors"
+    if not cached.exists():
+        if not download:
+            raise FileNotFoundError(
+                f"{card['name']}: weights not in {cached}; fetch {card['url']} there "
+                f"(or run `bench zoo fetch {card['name']}` with internet)"
+            )
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(card["url"], str(cached), hash_prefix=card["sha256"][:16])
+    return cached
 
 
 def verify_file(path: Path, expected_sha256: str) -> None:
@@ -96,7 +117,11 @@ def verify_file(path: Path, expected_sha256: str) -> None:
 def verify_model(name: str) -> tuple[bool, str]:
     """Re-hash a zoo checkpoint; (ok, message)."""
     card = read_card(name)
-    path = zoo_root() / name / (card.get("factory") or WEIGHTS_FILE)
+    folder = zoo_root() / name
+    try:
+        path = folder / card["factory"] if card.get("factory") else weights_path(card, folder)
+    except FileNotFoundError as err:
+        return False, str(err)
     if not path.exists():
         return False, f"{name}: {path} is missing"
     try:
