@@ -158,7 +158,7 @@ def _train_epoch(model, method, opt, data, cfg, epoch, steps_per_epoch, total, p
         opt.step()
         seen += len(x)
         correct += int((logits.argmax(1) == batch.y).sum())
-        loss_sum += float(loss) * len(x)
+        loss_sum += float(loss.detach()) * len(x)
         elapsed = time.perf_counter() - start
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{seen / elapsed:.0f}")
     return time.perf_counter() - start
