@@ -106,8 +106,8 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
 @app.command()
 @user_errors
 def run(
-    model: str = typer.Option(..., help="Model name (see `bench list models`)."),
-    suite: str = typer.Option(..., help="Suite name (see `bench list suites`) or a path to a suite YAML."),
+    model: str = typer.Option(..., help="Model name(s), comma-separated (see `bench list models`)."),
+    suite: str = typer.Option(..., help="Suite name(s), comma-separated (see `bench list suites`), or suite YAML paths."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
     batch_size: int | None = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
     seed: int = typer.Option(0, help="Seed for random starts and stochastic attacks."),
@@ -146,8 +146,18 @@ def run(
         bf16=bf16,
         progress=progress,
     )
-    table = run_suite(model, suite, opts)
-    _print_pivot(table)
+    from bench.registry import MODELS
+    from bench.suites import load_suite
+
+    models = [m.strip() for m in model.split(",") if m.strip()]
+    suites = [s.strip() for s in suite.split(",") if s.strip()]
+    for name in models:  # fail on any unknown name before running anything
+        MODELS.entry(name)
+    for name in suites:
+        load_suite(name)
+    for model_name in models:
+        for suite_name in suites:
+            _print_pivot(run_suite(model_name, suite_name, opts))
 
 
 def _print_pivot(table) -> None:
