@@ -107,7 +107,7 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
 @user_errors
 def run(
     model: str = typer.Option(..., help="Model name(s), comma-separated (see `bench list models`)."),
-    suite: str = typer.Option(..., help="Suite name(s), comma-separated (see `bench list suites`), or suite YAML paths."),
+    suite: str = typer.Option(..., help="Suite name(s), comma-separated (see `bench list suites`), or YAML paths."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
     batch_size: int | None = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
     seed: int = typer.Option(0, help="Seed for random starts and stochastic attacks."),
