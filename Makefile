@@ -5,7 +5,7 @@ SHARED_DATA := $(wildcard ../shared/data/cifar10_test.npz)
 # Use the offline archives beside the clone when they exist; otherwise the embedded 1,000-image sample.
 export RIBENCH_DATA ?= $(if $(SHARED_DATA),$(abspath ../shared/data),)
 
-.PHONY: setup demo test lint
+.PHONY: setup browser demo test lint
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,13 @@ demo: setup
 	$(VENV)/bin/bench run --model standard_cnn --suite cifar10-adv-quick --out runs/demo-results
 	$(VENV)/bin/bench run --model topgap_cnn --suite cifar10-adv-quick --out runs/demo-results
 
-test: setup
+# Headless Chromium for the leaderboard's browser test (Debian packages; the test skips with the reason if absent).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "warning: could not install chromium; the browser test will be skipped"
+
+test: setup browser
 	$(VENV)/bin/python -m pytest
 
 lint: setup

@@ -1,0 +1,120 @@
+"""``bench leaderboard``, ``bench tables``, ``bench figures``, ``bench reproduce``: everything in leaderboards/."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from bench.errors import user_errors
+from bench.provenance import REPO_ROOT
+
+DEFAULT_OUT = REPO_ROOT / "leaderboards"
+RESULTS_HELP = "Results folder (default: results/ of the repository)."
+ZOO_HELP = "Model zoo folder with <name>/card.yaml (default: model_zoo/)."
+
+
+def report_errors(command: Callable) -> Callable:
+    """Bad report input (unknown suite, figure, table family; malformed spec) -> one line, exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from bench.report.common import ReportError
+
+        try:
+            return command(*args, **kwargs)
+        except ReportError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _echo_paths(paths: list[Path]) -> None:
+    for path in paths:
+        typer.echo(f"wrote {path}")
+
+
+def leaderboard(
+    suite: str | None = typer.Option(None, help="Only this suite (default: every suite with results)."),
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
+    out: Path = typer.Option(DEFAULT_OUT, help="Output folder for <suite>.md/.csv/.html and index.html."),
+    zoo: str | None = typer.Option(None, envvar="RIBENCH_ZOO", help=ZOO_HELP),
+) -> None:
+    """Aggregate results/ into leaderboards/<suite>.md, <suite>.csv, <suite>.html and index.html."""
+    from bench.report.leaderboard import write_leaderboards
+
+    _echo_paths(write_leaderboards(results, out, suite=suite, zoo=zoo))
+
+
+def tables(
+    family: str = typer.Argument(
+        ..., help="Table family, e.g. topgap (one YAML spec per table in report/table_specs)."
+    ),
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
+    out: Path = typer.Option(DEFAULT_OUT / "tables", help="Output folder; tables go to OUT/FAMILY/<table>.md/.tex."),
+    zoo: str | None = typer.Option(None, envvar="RIBENCH_ZOO", help=ZOO_HELP),
+) -> None:
+    """Regenerate a paper's tables (Markdown + LaTeX) from results/, the paper's values beside ours."""
+    from bench.report.tables import write_tables
+
+    _echo_paths(write_tables(family, results, out, zoo))
+
+
+def figures(
+    only: list[str] = typer.Option(None, "--only", help="Only these figures (repeatable)."),
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
+    out: Path = typer.Option(DEFAULT_OUT / "figures", help="Output folder for <figure>.png and .svg."),
+    zoo: str | None = typer.Option(None, envvar="RIBENCH_ZOO", help=ZOO_HELP),
+    data_root: str | None = typer.Option(None, envvar="RIBENCH_DATA", help="Data folder (pets3 for the CAM grid)."),
+) -> None:
+    """Draw the figures (seaborn; PNG + SVG); a figure whose rows do not exist yet is skipped with the reason."""
+    import torch
+
+    from bench.report.figures import write_figures
+
+    torch.set_num_threads(1)  # identical CAMs on every run
+    for outcome in write_figures(results, out, zoo, data_root, only or None):
+        if outcome.skipped:
+            typer.echo(f"skipped {outcome.name}: {outcome.skipped}")
+        _echo_paths(outcome.paths)
+
+
+def reproduce(
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
+    out: Path = typer.Option(DEFAULT_OUT, help="The leaderboards folder to rebuild."),
+    zoo: str | None = typer.Option(None, envvar="RIBENCH_ZOO", help=ZOO_HELP),
+    data_root: str | None = typer.Option(None, envvar="RIBENCH_DATA", help="Data folder (pets3 for the CAM grid)."),
+    check: bool = typer.Option(False, "--check", help="Do not write: exit 1 if a rebuild would change any file."),
+) -> None:
+    """Rebuild leaderboards/ (figures, paper tables, leaderboards) from results/, byte-for-byte."""
+    import torch
+
+    from bench.report import reproduce as build
+
+    torch.set_num_threads(1)
+    if check:
+        differ = build.check(results, out, zoo, data_root)
+        for name in differ:
+            typer.echo(f"differs: {name}")
+        typer.echo(f"{len(differ)} generated files differ from {out}" if differ else f"{out} is reproducible")
+        raise typer.Exit(1 if differ else 0)
+    result = build.rebuild(results, out, zoo, data_root)
+    for outcome in result.figures:
+        if outcome.skipped:
+            typer.echo(f"skipped figure {outcome.name}: {outcome.skipped}")
+    for path in result.removed:
+        typer.echo(f"removed stale {path}")
+    typer.echo(f"wrote {len(result.written)} files to {out} (list and sha256 in {out / build.MANIFEST})")
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("leaderboard", leaderboard),
+        ("tables", tables),
+        ("figures", figures),
+        ("reproduce", reproduce),
+    ):
+        app.command(name)(user_errors(report_errors(command)))

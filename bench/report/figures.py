@@ -1,0 +1,432 @@
+"""Figures (seaborn) regenerated from results/ and the zoo, saved as PNG and SVG under ``leaderboards/figures/``.
+
+* ``cam_l1_vs_k``: CAM l1 (cam_sparsity) vs k normalized by the number of CAM positions (the paper's Fig. 4),
+  one line per dataset x architecture; standard models (Grad-CAM) as dashed horizontal lines.
+* ``deletion_curves``: accuracy along deletion / insertion curves (deletion plugin), one panel per model.
+* ``robust_vs_steps`` / ``robust_vs_eps``: PGD robust accuracy vs steps and vs epsilon, from pgd rows and the
+  diagnostics plugin's rows.
+* ``cam_grid_pets3``: example pets3 test images with the object mask outline, the standard model's Grad-CAM
+  and the Top-GAP model's own CAM (computed from the zoo weights; deterministic on CPU).
+
+A figure whose rows (or models, or data) do not exist yet is skipped with the reason. Output is byte-for-byte
+reproducible: fixed SVG hash salt, no dates in the metadata, sorted inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from bench.report.common import ATTACK_METRIC, ReportError, current_rows, format_eps, read_cards, sorted_rows  # noqa: E402
+from bench.results import ResultsStore  # noqa: E402
+
+SVG_SALT = "ribench"
+DELETION_METRIC = re.compile(r"^accuracy@(?P<fraction>[0-9.]+)$")
+# diagnostics rows: robust accuracy at a given number of PGD steps or a given epsilon
+DIAGNOSTIC_STEPS = re.compile(r"^pgd(?P<steps>\d+)(?:_restarts(?P<r>\d+))?_accuracy$")  # e.g. pgd50_accuracy
+DIAGNOSTIC_EPS = re.compile(r"^accuracy_eps_(?P<num>[0-9.]+)/255$")  # e.g. accuracy_eps_16/255
+CAM_GRID_IMAGES = 6
+
+
+class SkipFigure(Exception):
+    """The rows (or models, or data) a figure needs do not exist yet."""
+
+
+@dataclass
+class FigureOutcome:
+    name: str
+    paths: list[Path]
+    skipped: str = ""
+
+
+@dataclass
+class FigureInputs:
+    rows: pd.DataFrame
+    cards: dict[str, dict[str, Any]]
+    zoo: str | os.PathLike | None
+    data_root: str | os.PathLike | None
+
+
+def _style() -> None:
+    sns.set_theme(style="whitegrid", context="paper")
+    plt.rcParams.update({"svg.hashsalt": SVG_SALT, "figure.dpi": 100, "savefig.dpi": 120, "path.simplify": True})
+
+
+def save_figure(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    svg, png = out_dir / f"{name}.svg", out_dir / f"{name}.png"
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    fig.savefig(png, format="png", metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+    return [png, svg]
+
+
+def _card_label(card: dict[str, Any]) -> str:
+    return f"{card.get('dataset', '?')} × {card.get('arch', '?')}"
+
+
+# ----------------------------------------------------------------------------------------- CAM l1 vs k
+
+
+@functools.cache
+def _cam_positions(card_json: str) -> int:
+    """Number of CAM positions of a Top-GAP model: one forward pass of the architecture (no weights needed)."""
+    import torch
+
+    from bench.models.zoo import build_from_card
+
+    card = json.loads(card_json)
+    model = build_from_card(card).eval()
+    size = int(card["input_size"])
+    with torch.no_grad():
+        cam = model.class_map(torch.zeros(1, 3, size, size))
+    return int(cam.shape[-1] * cam.shape[-2])
+
+
+def cam_positions(card: dict[str, Any]) -> int:
+    if card.get("cam_positions"):
+        return int(card["cam_positions"])
+    keys = ("arch", "num_classes", "head", "normalization", "head_kwargs", "input_size")
+    return _cam_positions(json.dumps({k: card.get(k) for k in keys}, sort_keys=True))
+
+
+def cam_l1_data(inputs: FigureInputs) -> pd.DataFrame:
+    rows = inputs.rows[(inputs.rows["plugin"] == "cam_sparsity") & (inputs.rows["metric"] == "l1_sparsity")]
+    records = []
+    for model, group in rows.groupby("model", sort=True):
+        card = inputs.cards.get(str(model))
+        if card is None or card.get("dataset") not in set(group["dataset"]):
+            continue
+        own = group[group["dataset"] == card["dataset"]].sort_values(["n", "timestamp", "unit"]).iloc[-1]
+        record = {"model": model, "curve": _card_label(card), "l1": float(own["value"]), "method": card.get("method")}
+        if card.get("method") == "topgap":
+            k = int((card.get("head_kwargs") or {}).get("k", 0))
+            record["normalized_k"] = k / cam_positions(card)
+        records.append(record)
+    return pd.DataFrame(records, columns=["model", "curve", "l1", "method", "normalized_k"])
+
+
+def figure_cam_l1_vs_k(inputs: FigureInputs) -> plt.Figure:
+    data = cam_l1_data(inputs)
+    topgap = data[data["method"] == "topgap"].sort_values(["curve", "normalized_k", "model"])
+    if topgap.empty:
+        raise SkipFigure("no cam_sparsity rows of Top-GAP zoo models yet (run a *-interp suite on topgap models)")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    curves = sorted(topgap["curve"].unique())
+    palette = dict(zip(curves, sns.color_palette(n_colors=len(curves)), strict=True))
+    sns.lineplot(
+        data=topgap,
+        x="normalized_k",
+        y="l1",
+        hue="curve",
+        hue_order=curves,
+        palette=palette,
+        marker="o",
+        ax=ax,
+        sort=True,
+        errorbar=None,
+    )
+    for _, row in data[data["method"] == "standard"].sort_values(["curve", "model"]).iterrows():
+        color = palette.get(row["curve"], "grey")
+        ax.axhline(row["l1"], ls="--", lw=1, color=color, label=f"{row['curve']} standard (Grad-CAM)")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("k / number of CAM positions")
+    ax.set_ylabel("CAM ℓ1 (mean of min-max CAM) ↓")
+    ax.set_title("CAM sparsity vs k (Top-GAP; dashed: standard + Grad-CAM)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------- deletion curves
+
+
+def _deletion_setting(params_json: str) -> str:
+    p = json.loads(params_json)
+    return f"{p.get('mode')} {p.get('order')} by {p.get('ranking')} ({p.get('operator')}, {p.get('space')})"
+
+
+def deletion_data(rows: pd.DataFrame) -> pd.DataFrame:
+    rows = rows[rows["plugin"] == "deletion"]
+    records = []
+    for _, row in rows.iterrows():
+        match = DELETION_METRIC.match(str(row["metric"]))
+        if match:
+            records.append(
+                {
+                    "model": f"{row['model']} ({row['dataset']})",
+                    "setting": _deletion_setting(row["params"]),
+                    "fraction": float(match["fraction"]),
+                    "accuracy": float(row["value"]),
+                    "n": int(row["n"]),
+                    "timestamp": row["timestamp"],
+                }
+            )
+    data = pd.DataFrame(records, columns=["model", "setting", "fraction", "accuracy", "n", "timestamp"])
+    # one curve per (model, setting): the measurement on most examples, then the newest
+    keep = data.sort_values(["n", "timestamp"]).groupby(["model", "setting", "fraction"], sort=True).tail(1)
+    return keep.sort_values(["model", "setting", "fraction"]).reset_index(drop=True)
+
+
+def figure_deletion_curves(inputs: FigureInputs) -> plt.Figure:
+    data = deletion_data(inputs.rows)
+    if data.empty:
+        raise SkipFigure("no deletion rows yet (run a *-interp suite)")
+    models, settings = sorted(data["model"].unique()), sorted(data["setting"].unique())
+    grid = sns.relplot(
+        data=data,
+        x="fraction",
+        y="accuracy",
+        hue="setting",
+        hue_order=settings,
+        col="model",
+        col_order=models,
+        col_wrap=min(3, len(models)),
+        kind="line",
+        marker="o",
+        height=2.8,
+        aspect=1.1,
+        errorbar=None,
+        facet_kws={"sharey": True},
+    )
+    grid.set_axis_labels("fraction removed / inserted", "accuracy")
+    grid.set_titles("{col_name}")
+    grid.legend.set_title(None)
+    return grid.figure
+
+
+# ----------------------------------------------------------------------------------------- robust accuracy
+
+
+def pgd_curve_data(rows: pd.DataFrame) -> pd.DataFrame:
+    """(model, eps, steps, restarts, robust_accuracy) from pgd rows and from diagnostics rows."""
+    records = []
+    pgd = rows[(rows["plugin"] == "pgd") & (rows["metric"] == ATTACK_METRIC)]
+    for _, row in pgd.iterrows():
+        p = json.loads(row["params"])
+        if p.get("norm", "Linf") == "Linf":
+            records.append(_curve_record(row, float(p["eps"]), int(p["steps"]), int(p.get("restarts", 1)), "pgd"))
+    for _, row in rows[rows["plugin"] == "diagnostics"].iterrows():
+        p, metric = json.loads(row["params"]), str(row["metric"])
+        if steps := DIAGNOSTIC_STEPS.match(metric):
+            eps = float(p.get("eps", 8 / 255))
+            records.append(_curve_record(row, eps, int(steps["steps"]), int(steps["r"] or 1), "diagnostics"))
+        elif eps_match := DIAGNOSTIC_EPS.match(metric):
+            eps = float(eps_match["num"]) / 255
+            records.append(_curve_record(row, eps, int(p.get("sweep_steps", 20)), 1, "diagnostics"))
+    data = pd.DataFrame(
+        records, columns=["model", "eps", "steps", "restarts", "robust_accuracy", "n", "source", "timestamp"]
+    )
+    keep = data.sort_values(["n", "timestamp", "source"]).groupby(["model", "eps", "steps", "restarts"]).tail(1)
+    return keep.sort_values(["model", "eps", "steps", "restarts"]).reset_index(drop=True)
+
+
+def _curve_record(row: pd.Series, eps: float, steps: int, restarts: int, source: str) -> dict[str, Any]:
+    return {
+        "model": f"{row['model']} ({row['precision']})",
+        "eps": eps,
+        "steps": steps,
+        "restarts": restarts,
+        "robust_accuracy": float(row["value"]),
+        "n": int(row["n"]),
+        "source": source,
+        "timestamp": row["timestamp"],
+    }
+
+
+def _curves(data: pd.DataFrame, vary: str, fixed: str) -> pd.DataFrame:
+    """Per model, the points where ``vary`` takes >= 2 values at the most covered value of ``fixed``."""
+    parts = []
+    for _, group in data[data["restarts"] == 1].groupby("model", sort=True):
+        counts = group.groupby(fixed)[vary].nunique()
+        counts = counts[counts >= 2]
+        if len(counts):
+            best = counts.sort_index().idxmax()
+            parts.append(group[group[fixed] == best])
+    return pd.concat(parts, ignore_index=True) if parts else data.iloc[0:0]
+
+
+def figure_robust_vs_steps(inputs: FigureInputs) -> plt.Figure:
+    data = _curves(pgd_curve_data(inputs.rows), "steps", "eps")
+    if data.empty:
+        raise SkipFigure("no model has PGD rows at two or more step counts yet (run the cifar10-diagnostics suite)")
+    data = data.assign(label=[f"{m}, ε={format_eps(e)}" for m, e in zip(data["model"], data["eps"], strict=True)])
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    sns.lineplot(
+        data=data,
+        x="steps",
+        y="robust_accuracy",
+        hue="label",
+        hue_order=sorted(data["label"].unique()),
+        marker="o",
+        ax=ax,
+        errorbar=None,
+    )
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(data["steps"].unique()))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel("PGD steps (1 restart)")
+    ax.set_ylabel("robust accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Robust accuracy vs PGD steps (should level off, not keep falling)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def figure_robust_vs_eps(inputs: FigureInputs) -> plt.Figure:
+    data = _curves(pgd_curve_data(inputs.rows), "eps", "steps")
+    if data.empty:
+        raise SkipFigure("no model has PGD rows at two or more epsilons yet (run the cifar10-diagnostics suite)")
+    data = data.assign(
+        eps255=data["eps"] * 255, label=[f"{m}, {s} steps" for m, s in zip(data["model"], data["steps"], strict=True)]
+    )
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    sns.lineplot(
+        data=data,
+        x="eps255",
+        y="robust_accuracy",
+        hue="label",
+        hue_order=sorted(data["label"].unique()),
+        marker="o",
+        ax=ax,
+        errorbar=None,
+    )
+    ax.set_xlabel("ε × 255 (L∞)")
+    ax.set_ylabel("robust accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Robust accuracy vs ε (must reach ~0 for large ε)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------- CAM grid
+
+
+def _pets3_models(cards: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    pets = {name: c for name, c in sorted(cards.items()) if c.get("dataset") == "pets3"}
+    standard = [n for n, c in pets.items() if c.get("method") == "standard"]
+    topgap = [n for n, c in pets.items() if c.get("method") == "topgap"]
+    if not standard or not topgap:
+        raise SkipFigure("needs a standard and a Top-GAP pets3 model in the zoo")
+    return standard[0], topgap[0]
+
+
+def _load_zoo_model(card: dict[str, Any]):
+    from bench.models.zoo import WEIGHTS_FILE, build_from_card, load_weights
+
+    model = build_from_card(card)
+    load_weights(model, Path(card["_card_path"]).parent / WEIGHTS_FILE, card.get("sha256"))
+    return model.eval()
+
+
+def cam_grid_data(inputs: FigureInputs, n_images: int = CAM_GRID_IMAGES) -> dict[str, Any]:
+    import torch
+
+    from bench.data.base import MissingDataError, load_dataset
+    from bench.interp.cams import compute_cams
+
+    standard_name, topgap_name = _pets3_models(inputs.cards)
+    try:
+        data = load_dataset("pets3", "test", inputs.data_root)
+    except MissingDataError as err:
+        raise SkipFigure(f"needs the pets3 data: {err}") from None
+    # the first images of each class (archive order) that have a non-empty object mask
+    per_class = max(1, n_images // data.num_classes)
+    has_object = (data.masks.flatten(1).sum(1) > 0).numpy()
+    labels = data.labels.numpy()
+    chosen = sorted(i for c in range(data.num_classes) for i in np.flatnonzero((labels == c) & has_object)[:per_class])
+    batch = data.batch(torch.tensor(chosen))
+    maps = {}
+    for label, name, method in (
+        ("standard · Grad-CAM", standard_name, "gradcam"),
+        ("Top-GAP · own CAM", topgap_name, "native"),
+    ):
+        model = _load_zoo_model(inputs.cards[name])
+        maps[f"{label}\n({name})"] = compute_cams(model, batch.x, batch.y, method).numpy()
+    images = batch.x.permute(0, 2, 3, 1).contiguous().numpy()
+    return {
+        "images": images,
+        "masks": batch.mask.numpy(),
+        "labels": [data.classes[int(y)] for y in batch.y],
+        "maps": maps,
+    }
+
+
+def figure_cam_grid(inputs: FigureInputs) -> plt.Figure:
+    return draw_cam_grid(cam_grid_data(inputs))
+
+
+def draw_cam_grid(grid: dict[str, Any]) -> plt.Figure:
+    n, columns = len(grid["images"]), ["image + mask", *grid["maps"]]
+    fig, axes = plt.subplots(n, len(columns), figsize=(2.0 * len(columns), 2.0 * n), squeeze=False)
+    for r in range(n):
+        for c, title in enumerate(columns):
+            ax = axes[r, c]
+            ax.imshow(grid["images"][r], interpolation="nearest")
+            if c:
+                ax.imshow(grid["maps"][title][r], cmap="jet", alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
+            ax.contour(grid["masks"][r], levels=[0.5], colors="white", linewidths=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(grid["labels"][r], fontsize=8)
+    fig.suptitle("pets3 test images: CAMs with the object mask outline (white)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------- entry point
+
+FIGURES: dict[str, Callable[[FigureInputs], plt.Figure]] = {
+    "cam_l1_vs_k": figure_cam_l1_vs_k,
+    "deletion_curves": figure_deletion_curves,
+    "robust_vs_steps": figure_robust_vs_steps,
+    "robust_vs_eps": figure_robust_vs_eps,
+    "cam_grid_pets3": figure_cam_grid,
+}
+
+
+def write_figures(
+    results: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike = "leaderboards/figures",
+    zoo: str | os.PathLike | None = None,
+    data_root: str | os.PathLike | None = None,
+    only: list[str] | None = None,
+) -> list[FigureOutcome]:
+    """Draw every figure whose inputs exist; return what was written and why the others were skipped."""
+    unknown = sorted(set(only or []) - set(FIGURES))
+    if unknown:
+        raise ReportError(f"unknown figure(s) {', '.join(unknown)} (choose from {', '.join(FIGURES)})")
+    cards = read_cards(zoo)
+    rows, _ = current_rows(ResultsStore(results).read(), cards)
+    inputs = FigureInputs(sorted_rows(rows) if not rows.empty else rows, cards, zoo, data_root)
+    outcomes = []
+    for name, draw in FIGURES.items():
+        if only and name not in only:
+            continue
+        _style()
+        try:
+            outcomes.append(FigureOutcome(name, save_figure(draw(inputs), Path(out_dir), name)))
+        except SkipFigure as reason:
+            plt.close("all")
+            outcomes.append(FigureOutcome(name, [], str(reason)))
+    return outcomes

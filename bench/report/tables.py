@@ -1,0 +1,416 @@
+"""Paper tables regenerated from results/: one declarative YAML spec per table (``table_specs/*.yaml``).
+
+A spec names column groups (``metrics``: which measurement — plugin, parameters, metric, optionally suite,
+evaluation dataset and split), column sub-groups (``methods``: which models, by their card fields) and rows
+(which models, by their card fields; the paper's own values). A cell is filled from whichever current tidy
+rows match; several matching models (e.g. a sweep over k) are resolved by the spec's ``choose`` rule and
+named under the table, and a cell nothing matches shows "–". Paper values are printed beside ours.
+
+Spec keys (see ``table_specs/topgap-table3.yaml`` for an example):
+    name, family, title, caption, digits (3), choose (best|latest), better (higher|lower), row_header,
+    methods: [{label, card: {card fields}, where: {measurement filter}}],
+    metrics: [{label, plugin, metric, params, suite, dataset, split, precision, better}],
+    rows: [{cells, card, where, paper, expand}]
+``expand: head_kwargs.k`` turns a row into one row per value of that card field among matching models
+(cells may use ``{}`` for the value). Values like ``8/255`` are read as fractions; a list means any of.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from bench.report.common import (
+    MISSING,
+    ReportError,
+    current_rows,
+    dotted_get,
+    format_number,
+    mapping_matches,
+    params_match,
+    read_cards,
+    short_commit,
+    values_equal,
+    write_text,
+)
+from bench.results import ResultsStore
+
+SPEC_DIR = Path(__file__).parent / "table_specs"
+SPEC_KEYS = {
+    "name",
+    "family",
+    "title",
+    "caption",
+    "digits",
+    "choose",
+    "better",
+    "row_header",
+    "methods",
+    "metrics",
+    "rows",
+    "source",
+}
+METHOD_KEYS = {"label", "card", "where"}
+METRIC_KEYS = {"label", "plugin", "metric", "params", "suite", "dataset", "split", "precision", "better"}
+ROW_KEYS = {"cells", "card", "where", "paper", "expand"}
+ROW_FILTER_COLUMNS = ("plugin", "metric", "suite", "dataset", "split", "precision")
+
+
+class TableSpecError(ReportError):
+    pass
+
+
+@dataclass
+class Source:
+    """Which tidy row filled a cell."""
+
+    model: str
+    n: int
+    precision: str
+    seed: int
+    date: str
+    commit: str
+    candidates: int
+
+    def describe(self) -> str:
+        chosen = f", best of {self.candidates} models" if self.candidates > 1 else ""
+        return f"{self.model} (n={self.n}, {self.precision}, seed {self.seed}, {self.date}, {self.commit}{chosen})"
+
+
+@dataclass
+class TableCell:
+    ours: float | None
+    paper: Any
+    source: Source | None = None
+
+
+@dataclass
+class Table:
+    spec: dict[str, Any]
+    row_labels: list[list[str]]
+    cells: list[list[TableCell]]  # [row][group * n_methods + method]
+    sources: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------- specs
+
+
+def _check_keys(node: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        raise TableSpecError(f"{where}: expected a mapping, got {type(node).__name__}")
+    unknown = sorted(set(node) - allowed)
+    if unknown:
+        raise TableSpecError(f"{where}: unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    return node
+
+
+def load_spec(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate one table spec; errors name the file and the offending key."""
+    path = Path(path)
+    spec = _check_keys(yaml.safe_load(path.read_text(encoding="utf-8")), SPEC_KEYS, str(path))
+    for key in ("name", "family", "title", "methods", "metrics", "rows"):
+        if key not in spec:
+            raise TableSpecError(f"{path}: missing key '{key}'")
+    if spec.get("choose", "best") not in ("best", "latest"):
+        raise TableSpecError(f"{path}: choose must be 'best' or 'latest', not {spec['choose']!r}")
+    for i, method in enumerate(spec["methods"]):
+        _check_keys(method, METHOD_KEYS, f"{path}: methods[{i}]")
+    labels = []
+    for i, metric in enumerate(spec["metrics"]):
+        _check_keys(metric, METRIC_KEYS, f"{path}: metrics[{i}]")
+        if "plugin" not in metric or "metric" not in metric:
+            raise TableSpecError(f"{path}: metrics[{i}] needs 'plugin' and 'metric'")
+        labels.append(str(metric.get("label", metric["metric"])))
+    for i, row in enumerate(spec["rows"]):
+        _check_keys(row, ROW_KEYS, f"{path}: rows[{i}]")
+        row["paper"] = _normalize_paper(row.get("paper"), labels, len(spec["methods"]), f"{path}: rows[{i}].paper")
+    spec["_path"] = str(path)
+    return spec
+
+
+def _normalize_paper(paper: Any, groups: list[str], n_methods: int, where: str) -> dict[str, list[Any]]:
+    """Paper values as {group label: [value per method]}; a bare list is allowed for one-group tables."""
+    if paper is None:
+        return {}
+    if isinstance(paper, list):
+        if len(groups) != 1:
+            raise TableSpecError(f"{where}: a plain list needs a table with one metric; use {{label: [...]}}")
+        paper = {groups[0]: paper}
+    if not isinstance(paper, dict):
+        raise TableSpecError(f"{where}: expected a mapping of metric label to values")
+    for label, values in paper.items():
+        if label not in groups:
+            raise TableSpecError(f"{where}: '{label}' is not a metric label of this table ({', '.join(groups)})")
+        if not isinstance(values, list) or len(values) != n_methods:
+            raise TableSpecError(
+                f"{where}.{label}: expected a list of {n_methods} values (one per method; null if none)"
+            )
+    return paper
+
+
+def load_specs(family: str, spec_dir: str | os.PathLike = SPEC_DIR) -> list[dict[str, Any]]:
+    specs = [load_spec(p) for p in sorted(Path(spec_dir).glob("*.yaml"))]
+    chosen = [s for s in specs if s["family"] == family]
+    if not chosen:
+        families = ", ".join(sorted({s["family"] for s in specs})) or "none"
+        raise TableSpecError(f"no table specs of family '{family}' in {spec_dir} (families: {families})")
+    return chosen
+
+
+# ----------------------------------------------------------------------------------------- filling
+
+
+def _matching_rows(rows: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
+    selected = rows
+    for column in ROW_FILTER_COLUMNS:
+        if column in where:
+            options = where[column] if isinstance(where[column], list) else [where[column]]
+            keep = [any(values_equal(v, x) for x in options) for v in selected[column]]
+            selected = selected.loc[pd.Series(keep, index=selected.index, dtype=bool)]
+    if where.get("params"):
+        keep = [params_match(p, where["params"]) for p in selected["params"]]
+        selected = selected.loc[pd.Series(keep, index=selected.index, dtype=bool)]
+    return selected
+
+
+def _merge_where(*parts: dict[str, Any] | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {"precision": "fp32"}  # bf16 numbers never fill a paper cell unless asked for
+    for part in parts:
+        for key, value in (part or {}).items():
+            merged[key] = {**merged.get(key, {}), **value} if key == "params" else value
+    return merged
+
+
+def _fill(rows: pd.DataFrame, models: list[str], cards: dict, where: dict[str, Any], choose: str, better: str):
+    candidates = _matching_rows(rows[rows["model"].isin(models)], where)
+    if "dataset" not in where:  # by default a model is measured on the dataset it was trained on
+        trained_on = [cards[m].get("dataset") for m in candidates["model"]]
+        candidates = candidates.loc[(candidates["dataset"] == pd.Series(trained_on, index=candidates.index))]
+    candidates = candidates[candidates["value"].notna()]
+    if candidates.empty:
+        return None, None
+    # per model: the measurement on most examples, then the newest
+    per_model = candidates.sort_values(["model", "n", "timestamp", "unit"]).groupby("model", sort=True).tail(1)
+    if choose == "latest":
+        best = per_model.sort_values(["timestamp", "model"]).iloc[-1]
+    else:
+        ascending = better == "lower"
+        best = per_model.sort_values(["value", "model"], ascending=[ascending, True]).iloc[0]
+    source = Source(
+        str(best["model"]),
+        int(best["n"]),
+        str(best["precision"]),
+        int(best["seed"]),
+        str(best["timestamp"])[:10],
+        short_commit(best["git_commit"]),
+        len(per_model),
+    )
+    return float(best["value"]), source
+
+
+def _expand_rows(spec_row: dict[str, Any], methods: list[dict], cards: dict[str, dict]) -> list[tuple[list[str], dict]]:
+    """The row itself, or with ``expand``: one row per value of that card field among the models it could show."""
+    cells = [str(c) for c in spec_row.get("cells", [])]
+    card_filter = spec_row.get("card") or {}
+    key = spec_row.get("expand")
+    if not key:
+        return [(cells, card_filter)]
+    shown = [
+        c for c in cards.values() if any(mapping_matches(c, {**card_filter, **(m.get("card") or {})}) for m in methods)
+    ]
+    values = sorted({dotted_get(c, key) for c in shown} - {None}, key=lambda v: (str(type(v)), v))
+    return [([c.replace("{}", str(v)) for c in cells], {**card_filter, key: v}) for v in values]
+
+
+def build_table(spec: dict[str, Any], rows: pd.DataFrame, cards: dict[str, dict]) -> Table:
+    choose, default_better = spec.get("choose", "best"), spec.get("better", "higher")
+    table = Table(spec, [], [])
+    groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
+    for spec_row in spec["rows"]:
+        for cells, card_filter in _expand_rows(spec_row, spec["methods"], cards):
+            line = []
+            for group, metric in zip(groups, spec["metrics"], strict=True):
+                measurement = {k: v for k, v in metric.items() if k not in ("label", "better")}
+                for m_index, method in enumerate(spec["methods"]):
+                    models = sorted(
+                        name
+                        for name, card in cards.items()
+                        if mapping_matches(card, {**card_filter, **(method.get("card") or {})})
+                    )
+                    where = _merge_where(measurement, method.get("where"), spec_row.get("where"))
+                    value, source = _fill(rows, models, cards, where, choose, metric.get("better", default_better))
+                    paper = (spec_row["paper"].get(group) or [None] * len(spec["methods"]))[m_index]
+                    line.append(TableCell(value, paper, source))
+                    if source is not None:
+                        label = " ".join(cells)
+                        table.sources.append(f"{label} · {method['label']} · {group}: {source.describe()}")
+            table.row_labels.append(cells)
+            table.cells.append(line)
+    return table
+
+
+# ----------------------------------------------------------------------------------------- rendering
+
+
+def _paper_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _cell_text(cell: TableCell, digits: int) -> str:
+    ours = format_number(cell.ours, digits)
+    paper = _paper_text(cell.paper)
+    return f"{ours} / {paper}" if paper else ours
+
+
+def _headers(table: Table) -> tuple[list[str], list[str]]:
+    spec = table.spec
+    groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
+    row_header = [str(h) for h in spec.get("row_header", [])]
+    width = max([len(r) for r in table.row_labels] + [len(row_header)])
+    row_header = row_header + [""] * (width - len(row_header))
+    return row_header, [
+        f"{g} · {m['label']}" if len(spec["methods"]) > 1 else g for g in groups for m in spec["methods"]
+    ]
+
+
+def render_markdown(table: Table) -> str:
+    spec, digits = table.spec, int(table.spec.get("digits", 3))
+    row_header, value_header = _headers(table)
+    lines = [f"# {spec['title']}", ""]
+    if spec.get("caption"):
+        lines += [str(spec["caption"]).strip(), ""]
+    lines += [
+        "Each cell: **ours / paper** (the paper's published value, transcribed in the table spec; see 'Paper' below); "
+        f"{MISSING} = not measured here. Ours is computed from results/ ({_choose_text(spec)}).",
+        "",
+    ]
+    header = row_header + value_header
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    for labels, cells in zip(table.row_labels, table.cells, strict=True):
+        padded = labels + [""] * (len(row_header) - len(labels))
+        lines.append("| " + " | ".join(padded + [_cell_text(c, digits) for c in cells]) + " |")
+    lines += ["", "Sources of our values:", ""]
+    lines += [f"- {s}" for s in table.sources] or ["- none yet (no matching rows in results/)"]
+    if spec.get("source"):
+        lines += ["", f"Paper: {spec['source']}"]
+    return "\n".join(lines) + "\n"
+
+
+def _choose_text(spec: dict[str, Any]) -> str:
+    if spec.get("choose", "best") == "latest":
+        return "the newest matching measurement"
+    return "where several models match (e.g. a sweep over k), the best one, as the paper reports; optimistic"
+
+
+LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "–": "--",
+    "±": r"$\pm$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "ε": r"$\varepsilon$",
+    "→": r"$\rightarrow$",
+    "‖": r"$\|$",
+    "₁": r"$_1$",
+    "∞": r"$\infty$",
+    "·": r"$\cdot$",
+    "×": r"$\times$",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def render_latex(table: Table) -> str:
+    spec, digits = table.spec, int(table.spec.get("digits", 3))
+    row_header, _ = _headers(table)
+    n_methods = len(spec["methods"])
+    groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
+    n_values = len(groups) * n_methods
+    lines = [
+        f"% {spec['title']} -- generated by `bench tables {spec['family']}` from results/; do not edit.",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{" + "l" * len(row_header) + "c" * n_values + "}",
+        r"\toprule",
+    ]
+    if n_methods > 1 and len(groups) > 1:
+        first = [latex_escape(h) for h in row_header] + [
+            rf"\multicolumn{{{n_methods}}}{{c}}{{{latex_escape(g)}}}" for g in groups
+        ]
+        lines.append(" & ".join(first) + r" \\")
+        rules = [
+            rf"\cmidrule(lr){{{len(row_header) + i * n_methods + 1}-{len(row_header) + (i + 1) * n_methods}}}"
+            for i in range(len(groups))
+        ]
+        lines.append(" ".join(rules))
+        second = [""] * len(row_header) + [latex_escape(m["label"]) for _ in groups for m in spec["methods"]]
+        lines.append(" & ".join(second) + r" \\")
+    else:
+        labels = [m["label"] for m in spec["methods"]] if len(groups) == 1 else groups
+        lines.append(" & ".join([latex_escape(h) for h in row_header] + [latex_escape(v) for v in labels]) + r" \\")
+    lines.append(r"\midrule")
+    for labels, cells in zip(table.row_labels, table.cells, strict=True):
+        padded = labels + [""] * (len(row_header) - len(labels))
+        values = [_latex_cell(c, digits) for c in cells]
+        lines.append(" & ".join([latex_escape(v) for v in padded] + values) + r" \\")
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        rf"\caption{{{latex_escape(spec['title'])}. Each cell: ours / \textit{{paper}}; -- = not measured.}}",
+        rf"\label{{tab:{latex_escape(spec['family'])}-{latex_escape(spec['name'])}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_cell(cell: TableCell, digits: int) -> str:
+    ours = latex_escape(format_number(cell.ours, digits))
+    paper = _paper_text(cell.paper)
+    return f"{ours} / \\textit{{{latex_escape(paper)}}}" if paper else ours
+
+
+# ----------------------------------------------------------------------------------------- entry point
+
+
+def write_tables(
+    family: str,
+    results: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike = "leaderboards/tables",
+    zoo: str | os.PathLike | None = None,
+    spec_dir: str | os.PathLike = SPEC_DIR,
+) -> list[Path]:
+    """Render every spec of ``family`` to ``<out_dir>/<family>/<name>.md`` and ``.tex`` plus a README index."""
+    specs = load_specs(family, spec_dir)
+    cards = read_cards(zoo)
+    rows, _ = current_rows(ResultsStore(results).read(), cards)
+    folder = Path(out_dir) / family
+    written, index = [], [f"# {family} tables regenerated from results/", ""]
+    for spec in specs:
+        table = build_table(spec, rows, cards)
+        written.append(write_text(folder / f"{spec['name']}.md", render_markdown(table)))
+        written.append(write_text(folder / f"{spec['name']}.tex", render_latex(table)))
+        filled = sum(c.ours is not None for line in table.cells for c in line)
+        total = sum(len(line) for line in table.cells)
+        index.append(
+            f"- [{spec['title']}]({spec['name']}.md) ([LaTeX]({spec['name']}.tex)): {filled} of {total} cells measured"
+        )
+    written.append(write_text(folder / "README.md", "\n".join(index) + "\n"))
+    return written

@@ -1,0 +1,131 @@
+"""The generated HTML leaderboard in a real browser: headless Chromium driven by selenium.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` packages and the ``selenium`` Python package; skipped with
+the reason where one of them is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.report.reproduce import rebuild
+from tests.test_report import ADV, write_synthetic_results
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,900",
+)
+
+selenium = pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="headless Chromium not found: apt-get install -y chromium chromium-driver",
+)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("browser")
+    results, zoo = write_synthetic_results(root)
+    out = root / "leaderboards"
+    rebuild(results, out, zoo)
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def column_texts(driver, table_id: str, header: str) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    headers = [th.text.rstrip(" ▲▼") for th in driver.find_elements(By.CSS_SELECTOR, f"#{table_id} thead th")]
+    index = headers.index(header) + 1
+    cells = driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr td:nth-child({index})")
+    return [cell.text for cell in cells]
+
+
+def click_header(driver, table_id: str, header: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    for th in driver.find_elements(By.CSS_SELECTOR, f"#{table_id} thead th"):
+        if th.text.rstrip(" ▲▼") == header:
+            th.click()
+            return
+    raise AssertionError(f"no header {header!r}")
+
+
+def test_suite_page_rows_and_sorting(site, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get((site / f"{ADV}.html").as_uri())
+    assert browser.title == f"RIBench — {ADV}"
+    # ranked rows: pgdat (min 45%), topgap (min 31%), the two standard_cnn entries (bf16 5%, fp32 0%)
+    assert column_texts(browser, "leaderboard", "Model") == [
+        "pgdat_cnn",
+        "topgap_cnn_k16",
+        "standard_cnn",
+        "standard_cnn",
+    ]
+    assert column_texts(browser, "leaderboard", "Best-known robust (%)") == ["45.00", "31.00", "5.00", "0.00"]
+    assert column_texts(browser, "leaderboard", "Precision") == ["fp32", "fp32", "bf16", "fp32"]
+    flag_cell = browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr:nth-child(2) td.flag")
+    assert flag_cell.text.startswith("⚑")
+
+    click_header(browser, "leaderboard", "Model")
+    assert column_texts(browser, "leaderboard", "Model") == [
+        "pgdat_cnn",
+        "standard_cnn",
+        "standard_cnn",
+        "topgap_cnn_k16",
+    ]
+    click_header(browser, "leaderboard", "Model")
+    assert column_texts(browser, "leaderboard", "Model")[0] == "topgap_cnn_k16"
+
+    # numbers sort as numbers, and a missing value (–) stays last in both directions
+    click_header(browser, "leaderboard", "Square-5000 ε=8/255 (%)")
+    assert column_texts(browser, "leaderboard", "Square-5000 ε=8/255 (%)") == ["2.00", "34.00", "–", "–"]
+    click_header(browser, "leaderboard", "Square-5000 ε=8/255 (%)")
+    assert column_texts(browser, "leaderboard", "Square-5000 ε=8/255 (%)") == ["34.00", "2.00", "–", "–"]
+    header = browser.find_element(By.CSS_SELECTOR, "#leaderboard thead th[aria-sort]")
+    assert header.get_attribute("aria-sort") == "descending"
+
+    link = browser.find_element(By.LINK_TEXT, "topgap_cnn_k16")
+    assert link.get_attribute("href").endswith("/model_zoo/topgap_cnn_k16/card.yaml")
+    screenshot = tmp_path / "leaderboard.png"
+    assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+
+
+def test_index_lists_suites_and_shows_figures(site, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get((site / "index.html").as_uri())
+    assert column_texts(browser, "suites", "Suite") == [ADV, "cifar10-diagnostics"]
+    assert "strongest attack" in browser.find_element(By.CSS_SELECTOR, "p.rule").text
+    images = browser.find_elements(By.CSS_SELECTOR, ".figures img")
+    assert [img.get_attribute("alt") for img in images] == ["robust_vs_steps"]
+    assert browser.execute_script("return arguments[0].naturalWidth", images[0]) > 100  # the SVG loaded
+    browser.find_element(By.LINK_TEXT, ADV).click()
+    assert browser.title == f"RIBench — {ADV}"
+    assert browser.save_screenshot(str(tmp_path / "index.png"))

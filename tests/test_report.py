@@ -1,0 +1,464 @@
+"""Leaderboards, paper tables, figures and `bench reproduce`, on synthetic tidy rows written to tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from bench.models.classifier import build_classifier
+from bench.report import figures as figs
+from bench.report.common import MISSING, current_rows, read_cards, setting_label, varying_params
+from bench.report.leaderboard import build_leaderboard, render_csv, write_leaderboards
+from bench.report.reproduce import check, rebuild
+from bench.report.tables import TableSpecError, build_table, load_spec, render_latex, render_markdown, write_tables
+from bench.results import ResultsStore, UnitKey, canonical_json
+from tests.conftest import needs_shared_data, shared_data_root
+
+EPS = 8 / 255
+PGD = {"eps": EPS, "alpha": 2 / 255, "restarts": 1, "random_start": True, "norm": "Linf"}
+SQUARE = {"eps": EPS, "n_queries": 5000, "p_init": 0.8, "norm": "Linf"}
+ADV = "cifar10-adv"
+DIAGNOSTICS = {"eps": EPS, "steps": "10,20,50,100", "sweep_steps": 20, "restarts": 5}
+# model: (clean, PGD-20, PGD-50, Square); None = not measured
+ADV_VALUES = {
+    "standard_cnn": (0.91, 0.0, 0.0, 0.02),
+    "topgap_cnn_k16": (0.89, 0.52, 0.31, 0.34),  # looks robust under PGD-20, not under PGD-50
+    "pgdat_cnn": (0.80, 0.46, 0.45, None),
+}
+
+
+def tidy_rows(
+    model,
+    suite,
+    plugin,
+    params,
+    metrics,
+    *,
+    n=200,
+    precision="fp32",
+    sha="sha-a",
+    dataset="cifar10",
+    seed=0,
+    timestamp="2025-11-20T10:00:00Z",
+    commit="0123456789abcdef",
+):
+    key = UnitKey(model, sha, dataset, "test", n, suite, plugin, canonical_json(params), seed, precision)
+    base = {
+        **key.columns(),
+        "package_version": "0.1.0",
+        "git_commit": commit,
+        "torch_version": torch.__version__,
+        "device": "cpu",
+        "threads": 1,
+        "wall_seconds": 2.0,
+        "timestamp": timestamp,
+        "command": "bench run",
+    }
+    return [{**base, "metric": metric, "value": value} for metric, value in metrics.items()]
+
+
+def attack_rows(model, plugin, params, clean, robust, **kw):
+    metrics = {"clean_accuracy": clean, "robust_accuracy": robust, "n_attacked": 150.0}
+    return tidy_rows(model, ADV, plugin, params, metrics, **kw)
+
+
+def write_card(zoo: Path, name: str, method: str, dataset: str = "cifar10", sha: str = "sha-a", **extra) -> None:
+    card = {
+        "name": name,
+        "method": method,
+        "arch": "cnn",
+        "head": "topgap" if method == "topgap" else "gap",
+        "head_kwargs": extra.pop("head_kwargs", {}),
+        "dataset": dataset,
+        "num_classes": 10,
+        "input_size": 32,
+        "normalization": "cifar10",
+        "sha256": sha,
+        **extra,
+    }
+    (zoo / name).mkdir(parents=True, exist_ok=True)
+    (zoo / name / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=True))
+
+
+def write_synthetic_results(root: Path) -> tuple[Path, Path]:
+    """results/ and model_zoo/ folders under ``root`` with three CIFAR-10 models and a diagnostics run."""
+    results, zoo = root / "results", root / "model_zoo"
+    store = ResultsStore(results)
+    for model, (clean, pgd20, pgd50, square) in ADV_VALUES.items():
+        rows = tidy_rows(model, ADV, "clean", {}, {"accuracy": clean})
+        rows += attack_rows(model, "pgd", {**PGD, "steps": 20}, clean, pgd20)
+        rows += attack_rows(model, "pgd", {**PGD, "steps": 50}, clean, pgd50, timestamp="2025-11-21T08:00:00Z")
+        if square is not None:
+            rows += attack_rows(model, "square", SQUARE, clean, square)
+        store.append_rows(ADV, model, rows)
+    # the same model in bf16: its own leaderboard line, never mixed with fp32
+    store.append_rows(
+        ADV, "standard_cnn", attack_rows("standard_cnn", "pgd", {**PGD, "steps": 20}, 0.9, 0.05, precision="bf16")
+    )
+    # diagnostics (metric names of bench/plugins/diagnostics.py); NaN = a check that could not run
+    diagnostics = {
+        "flag_more_steps_help": 1.0,
+        "flag_blackbox_stronger": 1.0,
+        "flag_accuracy_not_zero_at_max_eps": 0.0,
+        "flag_transfer_stronger": float("nan"),
+        "worst_case_accuracy": 0.12,
+        "clean_accuracy": 0.89,
+    }
+    store.append_rows(
+        "cifar10-diagnostics",
+        "topgap_cnn_k16",
+        tidy_rows("topgap_cnn_k16", "cifar10-diagnostics", "diagnostics", DIAGNOSTICS, diagnostics),
+    )
+    write_card(zoo, "standard_cnn", "standard")
+    write_card(zoo, "topgap_cnn_k16", "topgap", head_kwargs={"k": 16, "num_maps": 2, "fpn_channels": 16})
+    write_card(zoo, "pgdat_cnn", "pgd_at")
+    return results, zoo
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> tuple[Path, Path]:
+    return write_synthetic_results(tmp_path)
+
+
+def board_for(results: Path, zoo: Path, suite: str = ADV, out: Path | None = None):
+    cards = read_cards(zoo)
+    rows, _ = current_rows(ResultsStore(results).read(), cards)
+    return build_leaderboard(rows, rows, cards, suite, out or results.parent / "leaderboards")
+
+
+def csv_records(board) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(render_csv(board))))
+
+
+# ----------------------------------------------------------------------------------------- leaderboard
+
+
+def test_setting_labels_name_the_attack_and_its_budget():
+    assert setting_label("pgd", canonical_json({**PGD, "steps": 20})) == "PGD-20 ε=8/255"
+    assert setting_label("pgd", canonical_json({**PGD, "steps": 50, "restarts": 10})) == "PGD-50×10 ε=8/255"
+    assert setting_label("square", canonical_json(SQUARE)) == "Square-5000 ε=8/255"
+    assert setting_label("fgsm", canonical_json({"eps": 0.5, "norm": "L2"})) == "FGSM ε=0.5 L2"
+    # other plugins are named by the parameters that tell a suite's settings apart
+    morf, lerf = (
+        canonical_json({"ranking": "cam", "order": o, "operator": "zero", "steps": 10}) for o in ("morf", "lerf")
+    )
+    shown = varying_params([("deletion", morf), ("deletion", lerf), ("clean", "{}")])
+    assert shown == {"deletion": {"order"}}
+    assert setting_label("deletion", morf, shown["deletion"]) == "deletion order=morf"
+
+
+def test_ranking_uses_the_strongest_attack(synthetic):
+    records = [r for r in csv_records(board_for(*synthetic)) if r["Precision"] == "fp32"]
+    # pgdat's minimum (0.45) beats topgap's (0.31, PGD-50) although topgap has the higher PGD-20
+    assert [r["Model"] for r in records] == ["pgdat_cnn", "topgap_cnn_k16", "standard_cnn"]
+    best = {r["Model"]: float(r["Best-known robust"]) for r in records}
+    assert best == pytest.approx({"pgdat_cnn": 0.45, "topgap_cnn_k16": 0.31, "standard_cnn": 0.0})
+    assert {r["Model"]: r["Strongest attack"] for r in records}["topgap_cnn_k16"] == "PGD-50 ε=8/255"
+
+
+def test_cells_come_from_rows_and_missing_ones_say_so(synthetic):
+    board = board_for(*synthetic)
+    by_model = {(e["model"].text, e["precision"].text): e for e in board.entries}
+    square = next(c.key for c in board.columns if c.header.startswith("Square-5000"))
+    assert by_model["pgdat_cnn", "fp32"][square].text == MISSING
+    assert by_model["topgap_cnn_k16", "fp32"][square].text == "34.00"
+    assert by_model["topgap_cnn_k16", "fp32"]["clean"].text == "89.00"
+    # each number carries its own provenance
+    assert "n=200, fp32, seed 0, 2025-11-20, commit 0123456789" in by_model["topgap_cnn_k16", "fp32"][square].title
+    # the date column spans the two measurement days
+    assert by_model["topgap_cnn_k16", "fp32"]["date"].text == "2025-11-20 … 2025-11-21"
+
+
+def test_a_changed_result_changes_the_leaderboard(synthetic):
+    results, zoo = synthetic
+    before = {r["Model"]: r["Clean"] for r in csv_records(board_for(results, zoo))}
+    ResultsStore(results).append_rows(ADV, "pgdat_cnn", tidy_rows("pgdat_cnn", ADV, "clean", {}, {"accuracy": 0.8125}))
+    after = {r["Model"]: r["Clean"] for r in csv_records(board_for(results, zoo))}
+    assert before["pgdat_cnn"] == "0.800000" and after["pgdat_cnn"] == "0.812500"
+
+
+def test_precisions_are_separate_entries(synthetic):
+    entries = [(e["model"].text, e["precision"].text) for e in board_for(*synthetic).entries]
+    assert ("standard_cnn", "bf16") in entries and ("standard_cnn", "fp32") in entries
+    bf16 = next(e for e in board_for(*synthetic).entries if e["precision"].text == "bf16")
+    assert bf16["best"].text == "5.00" and bf16["clean"].text == "90.00"  # not the fp32 clean 91.00
+
+
+def test_gradient_masking_flags_are_shown_beside_robust_accuracy(synthetic):
+    board = board_for(*synthetic)
+    keys = [c.key for c in board.columns]
+    assert keys.index("flags") == keys.index("best") + 3  # best, strongest attack, n, flags
+    flags = {e["model"].text: e["flags"].text for e in board.entries if e["precision"].text == "fp32"}
+    assert flags["topgap_cnn_k16"] == "⚑ blackbox_stronger, more_steps_help (2 of 3)"
+    assert flags["standard_cnn"] == "not checked"
+
+
+def test_diagnostics_suite_ranks_by_its_worst_case_accuracy(synthetic):
+    (entry,) = board_for(*synthetic, suite="cifar10-diagnostics").entries
+    assert entry["best"].text == "12.00" and entry["strongest"].text == "Diagnostics worst case ε=8/255"
+    assert entry["clean"].text == "89.00"
+
+
+def test_rows_of_superseded_weights_are_left_out(synthetic):
+    results, zoo = synthetic
+    old = tidy_rows("standard_cnn", ADV, "square", SQUARE, {"robust_accuracy": 0.7}, sha="sha-old")
+    ResultsStore(results).append_rows(ADV, "standard_cnn", old)
+    cards = read_cards(zoo)
+    rows, stale = current_rows(ResultsStore(results).read(), cards)
+    assert stale == 1 and not (rows["model_sha256"] == "sha-old").any()
+
+
+def test_model_names_link_to_their_cards(synthetic, tmp_path):
+    results, zoo = synthetic
+    out = tmp_path / "leaderboards"
+    write_leaderboards(results, out, zoo=zoo)
+    page = (out / f"{ADV}.html").read_text()
+    assert '<a href="../model_zoo/topgap_cnn_k16/card.yaml">topgap_cnn_k16</a>' in page
+    assert (out / "../model_zoo/topgap_cnn_k16/card.yaml").resolve().exists()
+    markdown = (out / f"{ADV}.md").read_text()
+    assert "Ranked by best-known robust accuracy" in markdown and "## Measurements" in markdown
+    assert {p.name for p in out.iterdir()} == {
+        f"{s}.{x}" for s in (ADV, "cifar10-diagnostics") for x in ("md", "csv", "html")
+    } | {"index.html"}
+
+
+def test_unknown_suite_is_one_clear_error(synthetic, tmp_path):
+    from bench.cli import app
+
+    results, zoo = synthetic
+    result = CliRunner().invoke(
+        app,
+        ["leaderboard", "--suite", "nope", "--results", str(results), "--zoo", str(zoo), "--out", str(tmp_path / "lb")],
+    )
+    assert result.exit_code == 2
+    assert "no results for suite 'nope'" in result.output and "cifar10-adv" in result.output
+    assert not (tmp_path / "lb").exists()
+
+
+# ----------------------------------------------------------------------------------------- paper tables
+
+TABLE3 = Path(__file__).resolve().parents[1] / "bench" / "report" / "table_specs" / "topgap-table3.yaml"
+
+
+def test_paper_table_puts_the_papers_value_beside_ours(synthetic):
+    results, zoo = synthetic
+    cards = read_cards(zoo)
+    rows, _ = current_rows(ResultsStore(results).read(), cards)
+    table = build_table(load_spec(TABLE3), rows, cards)
+    labels = [" ".join(r) for r in table.row_labels]
+    prn18, cnn = table.cells[labels.index("CIFAR-10 PRN18")], table.cells[labels.index("CIFAR-10 CNN")]
+    # PRN18: nothing measured, the paper's values only; the CNN: ours, no paper value
+    assert [c.ours for c in prn18] == [None] * 8 and prn18[1].paper == 0.517
+    markdown = render_markdown(table)
+    assert "| CIFAR-10 | PRN18 | – / 0.0 | – / 0.517 |" in markdown
+    # CNN columns: PGD-20 std, PGD-20 TG, PGD-50 std, PGD-50 TG, Square std, Square TG, clean std, clean TG
+    assert [c.ours for c in cnn] == pytest.approx([0.0, 0.52, 0.0, 0.31, 0.02, 0.34, 0.91, 0.89])
+    assert "CIFAR-10 CNN · Top-GAP · PGD-50: topgap_cnn_k16 (n=200, fp32, seed 0, 2025-11-21" in markdown
+    latex = render_latex(table)
+    assert r"\multicolumn{2}{c}{PGD-20}" in latex and r"-- / \textit{0.517}" in latex
+    assert latex.count(r"\\") == 4  # two header lines + two rows
+
+
+def test_best_of_several_models_and_expanded_rows(synthetic, tmp_path):
+    results, zoo = synthetic
+    write_card(zoo, "topgap_cnn_k64", "topgap", head_kwargs={"k": 64})
+    ResultsStore(results).append_rows(
+        ADV, "topgap_cnn_k64", tidy_rows("topgap_cnn_k64", ADV, "clean", {}, {"accuracy": 0.93})
+    )
+    ResultsStore(results).append_rows(
+        ADV,
+        "topgap_cnn_k64",  # bf16 never fills a paper cell
+        tidy_rows("topgap_cnn_k64", ADV, "clean", {}, {"accuracy": 0.99}, precision="bf16"),
+    )
+    spec = {
+        "name": "t",
+        "family": "demo",
+        "title": "T",
+        "better": "higher",
+        "row_header": ["Data", "k"],
+        "methods": [{"label": "Top-GAP", "card": {"method": "topgap"}}],
+        "metrics": [{"label": "Clean", "plugin": "clean", "metric": "accuracy"}],
+        "rows": [
+            {"cells": ["CIFAR-10", "best"], "card": {"dataset": "cifar10"}, "paper": [0.951]},
+            {"cells": ["CIFAR-10", "k={}"], "card": {"dataset": "cifar10"}, "expand": "head_kwargs.k"},
+        ],
+    }
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "t.yaml").write_text(yaml.safe_dump(spec))
+    written = write_tables("demo", results, tmp_path / "tables", zoo, spec_dir=tmp_path / "specs")
+    text = (tmp_path / "tables" / "demo" / "t.md").read_text()
+    assert "| CIFAR-10 | best | 0.930 / 0.951 |" in text  # max over the k sweep, the paper's rule
+    assert "| CIFAR-10 | k=16 | 0.890 |" in text and "| CIFAR-10 | k=64 | 0.930 |" in text
+    assert "topgap_cnn_k64 (n=200, fp32, seed 0, 2025-11-20, 0123456789, best of 2 models)" in text
+    assert sorted(p.name for p in written) == ["README.md", "t.md", "t.tex"]
+
+
+def test_every_shipped_spec_loads_and_renders_empty_cells_as_missing(tmp_path):
+    written = write_tables("topgap", tmp_path / "no-results", tmp_path / "tables", tmp_path / "no-zoo")
+    names = {p.stem for p in written if p.suffix == ".md"} - {"README"}
+    assert names == {"table2", "table3", "table4", "table5", "table6", "table7", *(f"tableA{i}" for i in range(1, 8))}
+    table2 = (tmp_path / "tables" / "topgap" / "table2.md").read_text()
+    assert "| COCO | EN | – / 0.108 | – / 0.447 |" in table2 and "none yet" in table2
+
+
+def test_bad_spec_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {"name": "b", "family": "f", "title": "B", "colour": "red", "methods": [], "metrics": [], "rows": []}
+        )
+    )
+    with pytest.raises(TableSpecError, match=r"bad.yaml: unknown key\(s\) colour"):
+        load_spec(bad)
+    spec = yaml.safe_load(TABLE3.read_text())
+    spec["rows"][0]["paper"]["Clean"] = [0.945]
+    bad.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    with pytest.raises(TableSpecError, match="Clean: expected a list of 2 values"):
+        load_spec(bad)
+
+
+# ----------------------------------------------------------------------------------------- figures
+
+
+def test_robust_vs_steps_and_skips_with_reasons(synthetic, tmp_path):
+    results, zoo = synthetic
+    outcomes = {o.name: o for o in figs.write_figures(results, tmp_path / "figures", zoo, data_root=tmp_path)}
+    assert [p.name for p in outcomes["robust_vs_steps"].paths] == ["robust_vs_steps.png", "robust_vs_steps.svg"]
+    assert all(p.stat().st_size > 1000 for p in outcomes["robust_vs_steps"].paths)
+    assert "two or more epsilons" in outcomes["robust_vs_eps"].skipped
+    assert "deletion" in outcomes["deletion_curves"].skipped
+    assert "pets3 model" in outcomes["cam_grid_pets3"].skipped
+    svg = (tmp_path / "figures" / "robust_vs_steps.svg").read_text()
+    assert "<dc:date>" not in svg
+
+
+def test_pgd_curves_read_pgd_and_diagnostics_rows(synthetic):
+    results, zoo = synthetic
+    diagnostics = {"pgd100_accuracy": 0.12, "pgd20_restarts5_accuracy": 0.5, "accuracy_eps_16/255": 0.05}
+    ResultsStore(results).append_rows(
+        "cifar10-diagnostics",
+        "topgap_cnn_k16",
+        tidy_rows("topgap_cnn_k16", "cifar10-diagnostics", "diagnostics", DIAGNOSTICS, diagnostics),
+    )
+    data = figs.pgd_curve_data(ResultsStore(results).read())
+    topgap = data[data["model"] == "topgap_cnn_k16 (fp32)"]
+    points = zip(topgap["steps"], topgap["restarts"], topgap["robust_accuracy"].round(2), strict=True)
+    assert sorted(points) == [(20, 1, 0.05), (20, 1, 0.52), (20, 5, 0.5), (50, 1, 0.31), (100, 1, 0.12)]
+    assert topgap.loc[topgap["robust_accuracy"] == 0.05, "eps"].item() == pytest.approx(16 / 255)
+
+
+def test_deletion_curve_data(synthetic):
+    results, _ = synthetic
+    params = {"ranking": "cam", "order": "morf", "mode": "deletion", "operator": "zero", "space": "input"}
+    curve = {"accuracy@0.00": 0.9, "accuracy@0.50": 0.4, "accuracy@1.00": 0.1, "prob@0.50": 0.3, "auc_accuracy": 0.45}
+    ResultsStore(results).append_rows(
+        "cifar10-interp", "standard_cnn", tidy_rows("standard_cnn", "cifar10-interp", "deletion", params, curve)
+    )
+    data = figs.deletion_data(ResultsStore(results).read())
+    assert data["fraction"].tolist() == [0.0, 0.5, 1.0] and data["accuracy"].tolist() == [0.9, 0.4, 0.1]
+    assert data["setting"].iloc[0] == "deletion morf by cam (zero, input)"
+
+
+def test_cam_l1_uses_k_over_the_models_cam_positions(synthetic):
+    results, zoo = synthetic
+    store = ResultsStore(results)
+    for model, l1 in (("topgap_cnn_k16", 0.08), ("standard_cnn", 0.2)):
+        store.append_rows(
+            "cifar10-interp",
+            model,
+            tidy_rows(model, "cifar10-interp", "cam_sparsity", {"method": "auto"}, {"l1_sparsity": l1}),
+        )
+    tiny = {"k": 16, "num_maps": 2, "fpn_channels": 16}
+    write_card(zoo, "topgap_cnn_k16", "topgap", arch="tiny", head_kwargs=tiny)  # an architecture the tests know
+    cards = read_cards(zoo)
+    inputs = figs.FigureInputs(store.read(), cards, zoo, None)
+    data = figs.cam_l1_data(inputs).set_index("model")
+    model = build_classifier("tiny", 10, "topgap", "cifar10", k=16, num_maps=2, fpn_channels=16)
+    positions = model.class_map(torch.zeros(1, 3, 32, 32)).shape[-2:].numel()
+    assert data.loc["topgap_cnn_k16", "normalized_k"] == pytest.approx(16 / positions)
+    assert pd.isna(data.loc["standard_cnn", "normalized_k"]) and data.loc["standard_cnn", "l1"] == 0.2
+    paths = figs.save_figure(figs.figure_cam_l1_vs_k(inputs), results.parent / "figures", "cam_l1_vs_k")
+    assert all(p.exists() for p in paths)
+
+
+@needs_shared_data
+def test_cam_grid_on_pets3_with_zoo_models(tmp_path):
+    from bench.models.zoo import save_model
+
+    zoo = tmp_path / "zoo"
+    torch.manual_seed(0)
+    for name, head, kwargs in (
+        ("standard_tiny_pets", "gap", {}),
+        ("topgap_tiny_pets", "topgap", {"k": 16, "num_maps": 2, "fpn_channels": 8}),
+    ):
+        model = build_classifier("tiny", 3, head, "imagenet", **kwargs)
+        card = {
+            "name": name,
+            "method": "standard" if head == "gap" else "topgap",
+            "arch": "tiny",
+            "head": head,
+            "head_kwargs": kwargs,
+            "dataset": "pets3",
+            "num_classes": 3,
+            "input_size": 128,
+            "normalization": "imagenet",
+        }
+        save_model(model, card, zoo / name)
+    inputs = figs.FigureInputs(pd.DataFrame(), read_cards(zoo), zoo, shared_data_root())
+    grid = figs.cam_grid_data(inputs)
+    assert grid["images"].shape == (6, 128, 128, 3) and len(grid["maps"]) == 2
+    for maps in grid["maps"].values():
+        assert maps.shape == (6, 128, 128) and maps.min() >= 0 and maps.max() <= 1
+    assert grid["labels"] == ["Abyssinian"] * 2 + ["Bengal"] * 2 + ["american_bulldog"] * 2  # two per breed
+    first = figs.save_figure(figs.draw_cam_grid(grid), tmp_path / "a", "cam_grid_pets3")
+    second = figs.save_figure(figs.draw_cam_grid(grid), tmp_path / "b", "cam_grid_pets3")
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+# ----------------------------------------------------------------------------------------- reproducibility
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_rebuilding_twice_gives_identical_files(synthetic, tmp_path):
+    results, zoo = synthetic
+    out = tmp_path / "site" / "leaderboards"
+    rebuild(results, out, zoo)
+    first = tree_digest(out)
+    assert {
+        "index.html",
+        f"{ADV}.md",
+        f"{ADV}.csv",
+        f"{ADV}.html",
+        "figures/robust_vs_steps.svg",
+        "figures/robust_vs_steps.png",
+        "tables/topgap/table3.tex",
+        "MANIFEST.sha256",
+    } <= set(first)
+    rebuild(results, out, zoo)
+    assert tree_digest(out) == first
+    # a file that differs from a fresh build is found (and only that one), and rebuilding removes what no longer exists
+    (out / f"{ADV}.csv").write_text("edited by hand\n")
+    assert check(results, out, zoo) == [f"{ADV}.csv"]
+    (results / "cifar10-diagnostics" / "topgap_cnn_k16.parquet").unlink()
+    build = rebuild(results, out, zoo)
+    assert {p.name for p in build.removed} == {
+        "cifar10-diagnostics.md",
+        "cifar10-diagnostics.csv",
+        "cifar10-diagnostics.html",
+    }
+    assert (out / f"{ADV}.csv").read_text() != "edited by hand\n"
