@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from bench.data import ImageDataset, load_dataset
+from bench.data import ImageDataset, MissingDataError, load_dataset
 from bench.plugins import Context, Plugin
 from bench.provenance import provenance, utc_now
 from bench.registry import MODELS
@@ -131,6 +131,9 @@ def run_suite(model_name: str, suite_name: str, opts: RunOptions) -> pd.DataFram
     n = min(opts.limit or suite.n, suite.n, len(data))
     check_model(model, data, opts.device)
     plugins = [spec.build() for spec in suite.plugins]  # fail on bad params before running anything
+    needing_masks = [p.name for p in plugins if p.requires_masks]
+    if needing_masks and data.masks is None:
+        raise MissingDataError(f"plugins {', '.join(needing_masks)} need object masks, which {data.name} has none of")
     sha = model_sha256(model_name, model)
     store = ResultsStore(opts.out)
     precision = "bf16" if opts.bf16 else "fp32"

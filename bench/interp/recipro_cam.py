@@ -1,0 +1,52 @@
+"""Recipro-CAM (Byun & Lee, "Recipro-CAM: Fast gradient-free visual explanations for CNNs", 2023).
+
+grad-cam 1.5.7 does not ship it, so it is implemented here following the authors' reference code
+(github.com/sybyun/ReciproCAM): for every position (i, j) of the last feature map F, keep F only at
+(i, j) (or under a 3x3 Gaussian centred there, cropped at the border), run the rest of the network on
+that spatially masked map, and take the softmax probability of the target class as the CAM value at
+(i, j). The map is min-max scaled and upsampled bilinearly to the input.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+GAUSSIAN_3X3 = torch.tensor([[1 / 16, 1 / 8, 1 / 16], [1 / 8, 1 / 4, 1 / 8], [1 / 16, 1 / 8, 1 / 16]])
+
+
+def spatial_masks(height: int, width: int, gaussian: bool = False) -> torch.Tensor:
+    """(h*w, 1, h, w) masks; mask k is one-hot at position k (row-major), or a cropped 3x3 Gaussian there."""
+    one_hot = torch.eye(height * width).view(height * width, 1, height, width)
+    if not gaussian:
+        return one_hot
+    return F.conv2d(one_hot, GAUSSIAN_3X3.view(1, 1, 3, 3), padding=1)
+
+
+@torch.no_grad()
+def recipro_scores(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, gaussian: bool = False,
+                   chunk: int = 256) -> torch.Tensor:
+    """Raw Recipro-CAM maps (B, h, w) at the resolution of the last backbone map of a bench Classifier."""
+    feats = model.features(x)
+    last = feats[-1]
+    _, _, h, w = last.shape
+    masks = spatial_masks(h, w, gaussian).to(last.device, last.dtype)
+    maps = []
+    for b in range(len(x)):
+        scores = []
+        for start in range(0, len(masks), chunk):
+            m = masks[start : start + chunk]
+            earlier = [f[b : b + 1].expand(len(m), *f.shape[1:]) for f in feats[:-1]]
+            logits = model.head([*earlier, last[b : b + 1] * m])
+            scores.append(logits.softmax(1)[:, int(target[b])])
+        maps.append(torch.cat(scores).view(h, w))
+    return torch.stack(maps)
+
+
+def recipro_cam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, gaussian: bool = False) -> torch.Tensor:
+    """Recipro-CAM upsampled to the input size and min-max scaled per image: (B, H, W) in [0, 1]."""
+    from bench.models.classifier import minmax_scale
+
+    raw = recipro_scores(model, x, target, gaussian)
+    up = F.interpolate(raw[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    return minmax_scale(up)
