@@ -96,6 +96,7 @@ def _init_backbone(model: Classifier, zoo_name: str) -> None:
 
 
 def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
+    git_commit()  # cached now: the card records the commit the run started from
     torch.manual_seed(cfg.seed)
     method = METHODS.create(cfg.method, **hparams)
     meta = DATASETS.entry(cfg.dataset).meta
