@@ -6,6 +6,7 @@ import json
 import sys
 
 import typer
+import yaml
 
 from bench.errors import user_errors
 
@@ -40,6 +41,7 @@ def train(
     data_root: str | None = typer.Option(None, envvar="RIBENCH_DATA", help="Folder with the dataset files."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
     resume: bool = typer.Option(True, help="Resume from runs/NAME/last.pt when it exists."),
+    hp: list[str] = typer.Option([], "--hp", help="Extra method hyper-parameter KEY=VALUE (repeatable; YAML scalar)."),
 ) -> None:
     """Train a model and write it to model_zoo/NAME (weights + card)."""
     import torch
@@ -68,6 +70,12 @@ def train(
         if method == "topgap"
         else {}
     )
+    for item in hp:
+        key, sep, value = item.partition("=")
+        if not sep:
+            typer.echo(f"error: --hp expects KEY=VALUE, got '{item}'", err=True)
+            raise typer.Exit(2)
+        hparams[key.strip().replace("-", "_")] = yaml.safe_load(value)
     folder = run_training(cfg, hparams, resume=resume)
     typer.echo(json.dumps({"saved": str(folder)}))
 

@@ -20,7 +20,7 @@ from bench.methods import METHODS
 from bench.models.classifier import Classifier, build_classifier
 from bench.models.zoo import save_model, zoo_root
 from bench.provenance import git_commit, utc_now
-from bench.registry import DATASETS
+from bench.registry import ARCHS, DATASETS
 
 
 @dataclass
@@ -56,6 +56,10 @@ def augment(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch
 
 def _crop(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return torch.stack([p[:, y : y + h, x : x + w] for p, y, x in zip(padded, dy.tolist(), dx.tolist(), strict=True)])
+
+
+def _normalization(arch: str) -> str:
+    return ARCHS.entry(arch).meta.get("normalization", "imagenet")
 
 
 def cyclic_lr(step: int, total: int, peak: float, warmup_fraction: float) -> float:
@@ -107,7 +111,7 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
         cfg.arch,
         meta["num_classes"],
         method.head,
-        "cifar10" if cfg.arch in ("cnn", "prn18") else "imagenet",
+        _normalization(cfg.arch),
         **method.head_kwargs(),
     )
     if cfg.init_from:
@@ -176,9 +180,10 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         "dataset": cfg.dataset,
         "num_classes": test_data.num_classes,
         "input_size": int(test_data.images.shape[1]),
-        "normalization": "cifar10" if cfg.arch in ("cnn", "prn18") else "imagenet",
+        "normalization": _normalization(cfg.arch),
         "parameters": n_params,
-        "hyperparameters": {**asdict(cfg), **hparams, "data_root": None},
+        "hyperparameters": {**asdict(cfg), **method.hparams, **hparams, "data_root": None},
+        "arch_config": model.backbone.config() if hasattr(model.backbone, "config") else {},
         "training_command": "bench train " + shlex.join(sys.argv[2:])
         if sys.argv[1:2] == ["train"]
         else shlex.join(sys.argv),

@@ -106,12 +106,15 @@ class TimmFeatures(nn.Module):
         return list(self.body(x))
 
 
-ARCHS.add("cnn", SmallCNN, input_size=32, description="VGG-style 3-stage CNN, ~2.0M params")
-ARCHS.add("prn18", PreActResNet18, input_size=32, description="PreAct ResNet-18 for 32x32 inputs")
+ARCHS.add("cnn", SmallCNN, input_size=32, normalization="cifar10", description="VGG-style 3-stage CNN, ~1.7M params")
+ARCHS.add(
+    "prn18", PreActResNet18, input_size=32, normalization="cifar10", description="PreAct ResNet-18 for 32x32 inputs"
+)
 for _name in ("resnet18", "efficientnet_b0", "convnext_tiny", "vgg11_bn"):
     ARCHS.add(
         _name,
         lambda pretrained=False, _n=_name: TimmFeatures(_n, pretrained),
         input_size=224,
+        normalization="imagenet",
         description=f"timm {_name} (features_only)",
     )

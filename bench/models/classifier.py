@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models import backbones  # noqa: F401  (registers the architectures)
+from bench.models import backbones, ersm, isvs  # noqa: F401  (register the architectures)
 from bench.models.heads import GAPHead, TopGAPHead, top_gap
 from bench.registry import ARCHS
 
