@@ -137,7 +137,8 @@ def run_suite(model_name: str, suite_name: str, opts: RunOptions) -> pd.DataFram
     sha = model_sha256(model_name, model)
     store = ResultsStore(opts.out)
     precision = "bf16" if opts.bf16 else "fp32"
-    ctx = Context(seed=opts.seed, device=opts.device, precision=precision, dataset=data)
+    ctx = Context(seed=opts.seed, device=opts.device, precision=precision, dataset=data, model=model_name,
+                  data_root=opts.data_root)
     base_row = {**provenance(opts.device), "command": reproduce_command(model_name, suite.name, n, opts)}
     indices = torch.arange(n)
     for plugin in plugins:

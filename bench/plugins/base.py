@@ -28,6 +28,8 @@ class Context:
     device: str
     precision: str  # "fp32" or "bf16"
     dataset: ImageDataset
+    model: str = ""  # registry name of the evaluated model
+    data_root: str | None = None  # the run's --data-root / RIBENCH_DATA
 
     @property
     def num_classes(self) -> int:

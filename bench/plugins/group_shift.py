@@ -1,0 +1,53 @@
+"""Group-shift accuracy (Sagawa et al. 2019): average, per-group and worst-group accuracy.
+
+Needs a dataset with group ids (``waterbirds``: group = 2*y + place; ``pets3``: species). Every group the dataset
+defines must appear among the evaluated examples; a missing group is an error, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bench.plugins.base import Context, Plugin, accuracy, predict, register_plugin
+
+
+@register_plugin
+@dataclass
+class GroupAccuracy(Plugin):
+    """Average, per-group and worst-group accuracy on a dataset with group labels."""
+
+    name = "group_accuracy"
+
+    def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
+        if batch.group is None:
+            raise ValueError(f"group_accuracy needs a dataset with group ids; '{ctx.dataset.name}' has none")
+        pred = predict(model, batch.x.to(ctx.device), ctx).cpu()
+        return {
+            "label": batch.y.numpy(),
+            "pred": pred.numpy(),
+            "correct": (pred == batch.y).numpy(),
+            "group": batch.group.numpy(),
+        }
+
+    def summarize(self, examples: pd.DataFrame, ctx: Context) -> list[tuple[str, float]]:
+        groups = ctx.dataset.groups
+        expected = sorted(set(groups.tolist())) if groups is not None else sorted(examples["group"].unique())
+        names = getattr(ctx.dataset, "group_names", None)
+        present = set(examples["group"].unique().tolist())
+        absent = [g for g in expected if g not in present]
+        if absent:
+            raise ValueError(
+                f"group(s) {absent} of {ctx.dataset.name} have no evaluated examples; raise n or use a split "
+                "capped per group (e.g. test[50/group]) so every group is measured"
+            )
+        per_group = {g: accuracy(examples.loc[examples["group"] == g, "correct"]) for g in expected}
+        label = lambda g: f"{g}_{names[g]}" if names is not None and g < len(names) else str(g)  # noqa: E731
+        rows = [("average_accuracy", accuracy(examples["correct"]))]
+        rows += [(f"accuracy_group_{label(g)}", a) for g, a in per_group.items()]
+        rows += [(f"n_group_{label(g)}", float((examples["group"] == g).sum())) for g in expected]
+        rows.append(("worst_group_accuracy", min(per_group.values())))
+        rows.append(("mean_group_accuracy", float(np.mean(list(per_group.values())))))
+        return rows
