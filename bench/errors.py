@@ -10,6 +10,7 @@ import typer
 from bench.data.base import MissingDataError
 from bench.models.zoo import ChecksumError
 from bench.registry import UnknownNameError
+from bench.report.common import ReportError
 from bench.runner import BadModelError
 from bench.suites import SuiteError
 
@@ -21,6 +22,7 @@ USER_ERRORS = (
     ChecksumError,
     FileExistsError,
     FileNotFoundError,
+    ReportError,
 )
 
 

@@ -15,7 +15,8 @@ from bench.registry import ARCHS, MODELS
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Test tensors are tiny: one thread avoids synchronization overhead (and oversubscription on a busy machine).
+torch.set_num_threads(1)
 
 
 # Tests pass data roots explicitly (shared_data_root()); the environment variable is taken out so that a

@@ -35,15 +35,6 @@ with warnings.catch_warnings():
 
 PATCHED = {"glass_blur", "gaussian_blur", "fog", "impulse_noise"}
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine's two cores are shared; one thread per test process avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:

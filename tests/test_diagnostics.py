@@ -26,15 +26,6 @@ FAST = dict(
     cam_steps=10,
 )
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine's two cores are shared; one thread per test process avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 
 class QuantizedInput(nn.Module):
     """Rounds the input to 4 grey levels before the model: zero input gradient, a classic masked defense."""

@@ -17,8 +17,6 @@ from bench.interp.masked_attack import masked_fgsm, masked_pgd
 from bench.interp.recipro_cam import recipro_scores, spatial_masks
 from bench.interp.removal import keep_mask, remove_input, top_fraction
 
-torch.set_num_threads(1)
-
 
 def square_mask(size: int = 16, lo: int = 4, hi: int = 10) -> torch.Tensor:
     mask = torch.zeros(1, size, size)

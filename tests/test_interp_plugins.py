@@ -15,7 +15,6 @@ from bench.plugins.base import Context
 from bench.registry import DATASETS, PLUGINS
 from bench.runner import RunOptions, run_suite
 
-torch.set_num_threads(1)
 N = 12
 
 

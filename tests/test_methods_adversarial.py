@@ -21,15 +21,6 @@ from bench.models.classifier import build_classifier
 EPS = 8 / 255
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread avoids synchronization overhead on the shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def batch():
     return embedded_sample().batch(torch.arange(64))

@@ -16,15 +16,6 @@ from bench.registry import ARCHS
 ARCHS.add("tiny_ersm", lambda: ErsmSmallCNN(widths=(8, 16, 32)), input_size=32, description="test-only")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread avoids synchronization overhead on the shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _random_layer(channels: int = 6, **kwargs) -> EnergyMask:
     torch.manual_seed(0)
     layer = EnergyMask(channels, **kwargs)

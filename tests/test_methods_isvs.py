@@ -15,15 +15,6 @@ from bench.registry import ARCHS
 ARCHS.add("tiny_isvs", isvs_arch(lambda: SmallCNN(widths=(8, 16, 32)), iterations=20), input_size=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread avoids synchronization overhead on the shared, busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_constant_image_is_a_fixed_point() -> None:
     x = torch.full((2, 3, 8, 8), 0.37, dtype=torch.float64)
     assert (SplitLBISmoother()(x) - x).abs().max() < 1e-12

@@ -24,14 +24,6 @@ from bench.plugins.saliency import (
 from bench.registry import PLUGINS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_gini_of_one_hot_uniform_and_zero_maps() -> None:
     one_hot = torch.zeros(1, 8, 8)
     one_hot[0, 3, 5] = 2.5

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -14,22 +12,6 @@ from bench.provenance import REPO_ROOT
 DEFAULT_OUT = REPO_ROOT / "leaderboards"
 RESULTS_HELP = "Results folder (default: results/ of the repository)."
 ZOO_HELP = "Model zoo folder with <name>/card.yaml (default: model_zoo/)."
-
-
-def report_errors(command: Callable) -> Callable:
-    """Bad report input (unknown suite, figure, table family; malformed spec) -> one line, exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from bench.report.common import ReportError
-
-        try:
-            return command(*args, **kwargs)
-        except ReportError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _echo_paths(paths: list[Path]) -> None:
@@ -117,4 +99,4 @@ def register(app: typer.Typer) -> None:
         ("figures", figures),
         ("reproduce", reproduce),
     ):
-        app.command(name)(user_errors(report_errors(command)))
+        app.command(name)(user_errors(command))
