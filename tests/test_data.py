@@ -66,3 +66,19 @@ def test_pets3_masks_and_splits():
     data = load_dataset("pets3", "test", shared_data_root())
     assert len(data) == 298 and data.num_classes == 3
     assert data.masks is not None and set(np.unique(data.masks.numpy())) <= {0.0, 1.0}
+
+
+def test_interleaving_makes_every_prefix_balanced():
+    from bench.data.pets import interleave_by_class
+
+    labels = np.repeat([0, 1, 2], [5, 4, 6])
+    order = interleave_by_class(labels)
+    assert sorted(order.tolist()) == list(range(15))
+    assert labels[order][:12].tolist() == [0, 1, 2] * 4
+    assert all(np.diff(order[labels[order] == c]).min() > 0 for c in range(3))  # archive order within a class
+
+
+@needs_shared_data
+def test_pets3_first_99_test_images_are_balanced():
+    data = load_dataset("pets3", "test", shared_data_root())
+    assert np.bincount(data.labels[:99].numpy()).tolist() == [33, 33, 33]

@@ -17,9 +17,25 @@ PETS3_FILE = "oxford_pets3_128.npz"
 PETS3_SPLITS = {"trainval": 0, "test": 1}
 
 
+def interleave_by_class(labels: np.ndarray) -> np.ndarray:
+    """An order that takes one example of each class in turn (archive order within a class).
+
+    The archive is sorted by breed, so without this the first n examples of a split (``--limit n``) would be
+    almost all of one class.
+    """
+    rank_in_class = np.zeros(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rank_in_class[members] = np.arange(len(members))
+    return np.lexsort((labels, rank_in_class))
+
+
 @DATASETS.register("pets3", num_classes=3, input_size=128, splits=tuple(PETS3_SPLITS), has_masks=True)
 def pets3(split: str = "test", root: Path | None = None) -> ImageDataset:
-    """600 Oxford-IIIT Pet images of 3 breeds at 128x128 with trimaps; group id = species (0 cat, 1 dog)."""
+    """600 Oxford-IIIT Pet images of 3 breeds at 128x128 with trimaps; group id = species (0 cat, 1 dog).
+
+    Examples are interleaved by class, so the first n of a split are balanced.
+    """
     if split not in PETS3_SPLITS:
         raise ValueError(f"pets3 has splits {', '.join(PETS3_SPLITS)}, not '{split}'")
     if root is None:
@@ -29,5 +45,7 @@ def pets3(split: str = "test", root: Path | None = None) -> ImageDataset:
         keep = a["split"] == PETS3_SPLITS[split]
         x, y, trimap, species = a["x"][keep], a["y"][keep], a["trimap"][keep], a["species"][keep]
         breeds = [str(b) for b in a["breeds"]]
+    order = interleave_by_class(y)
+    x, y, trimap, species = x[order], y[order], trimap[order], species[order]
     masks = (trimap == 1).astype(np.float32)
     return ImageDataset("pets3", split, x, y, breeds, masks=masks, groups=species, source=str(root / PETS3_FILE))
