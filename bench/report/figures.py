@@ -68,13 +68,44 @@ def _style() -> None:
     plt.rcParams.update({"svg.hashsalt": SVG_SALT, "figure.dpi": 100, "savefig.dpi": 120, "path.simplify": True})
 
 
+# Figures made of images: matplotlib's SVG image embedding is not byte-stable across renders, so their SVG wraps
+# the (stable) PNG instead of re-encoding every image.
+RASTER_FIGURES = {"cam_grid_pets3"}
+
+
 def save_figure(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     svg, png = out_dir / f"{name}.svg", out_dir / f"{name}.png"
-    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     fig.savefig(png, format="png", metadata={"Software": None}, bbox_inches="tight")
+    if name in RASTER_FIGURES:
+        plt.close(fig)
+        svg.write_text(_svg_wrapping_png(png.read_bytes()))
+        return [png, svg]
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
     plt.close(fig)
+    svg.write_text(_stable_clip_ids(svg.read_text()))
     return [png, svg]
+
+
+def _svg_wrapping_png(png_bytes: bytes) -> str:
+    import base64
+    import struct
+
+    width, height = struct.unpack(">II", png_bytes[16:24])  # the PNG IHDR chunk
+    data = base64.b64encode(png_bytes).decode()
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">\n'
+        f'<image width="{width}" height="{height}" xlink:href="data:image/png;base64,{data}"/>\n</svg>\n'
+    )
+
+
+def _stable_clip_ids(text: str) -> str:
+    """Renumber clip-path ids in order of appearance: matplotlib hashes path clips with id(), which varies per run."""
+    ids: dict[str, str] = {}
+    for match in re.finditer(r'id="(p[0-9a-f]{10})"', text):
+        ids.setdefault(match.group(1), f"clip{len(ids)}")
+    return re.sub(r"\b(p[0-9a-f]{10})\b", lambda m: ids.get(m.group(1), m.group(1)), text)
 
 
 def _card_label(card: dict[str, Any]) -> str:
@@ -347,11 +378,11 @@ def cam_grid_data(inputs: FigureInputs, n_images: int = CAM_GRID_IMAGES) -> dict
         data = load_dataset("pets3", "test", inputs.data_root)
     except MissingDataError as err:
         raise SkipFigure(f"needs the pets3 data: {err}") from None
-    # the first images of each class (archive order) that have a non-empty object mask
+    # the first images of each class (dataset order) that have a non-empty object mask, grouped by class
     per_class = max(1, n_images // data.num_classes)
     has_object = (data.masks.flatten(1).sum(1) > 0).numpy()
     labels = data.labels.numpy()
-    chosen = sorted(i for c in range(data.num_classes) for i in np.flatnonzero((labels == c) & has_object)[:per_class])
+    chosen = [i for c in range(data.num_classes) for i in np.flatnonzero((labels == c) & has_object)[:per_class]]
     batch = data.batch(torch.tensor(chosen))
     maps = {}
     for label, name, method in (
