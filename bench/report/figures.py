@@ -293,22 +293,22 @@ def _curves(data: pd.DataFrame, vary: str, fixed: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else data.iloc[0:0]
 
 
+def _robust_accuracy_lines(data: pd.DataFrame, x: str) -> tuple[plt.Figure, plt.Axes]:
+    """One robust-accuracy line per label (model and fixed setting) against ``x``."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    hue_order = sorted(data["label"].unique())
+    sns.lineplot(
+        data=data, x=x, y="robust_accuracy", hue="label", hue_order=hue_order, marker="o", ax=ax, errorbar=None
+    )
+    return fig, ax
+
+
 def figure_robust_vs_steps(inputs: FigureInputs) -> plt.Figure:
     data = _curves(pgd_curve_data(inputs.rows), "steps", "eps")
     if data.empty:
         raise SkipFigure("no model has PGD rows at two or more step counts yet (run the cifar10-diagnostics suite)")
     data = data.assign(label=[f"{m}, ε={format_eps(e)}" for m, e in zip(data["model"], data["eps"], strict=True)])
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    sns.lineplot(
-        data=data,
-        x="steps",
-        y="robust_accuracy",
-        hue="label",
-        hue_order=sorted(data["label"].unique()),
-        marker="o",
-        ax=ax,
-        errorbar=None,
-    )
+    fig, ax = _robust_accuracy_lines(data, "steps")
     ax.set_xscale("log")
     ax.set_xticks(sorted(data["steps"].unique()))
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -328,17 +328,7 @@ def figure_robust_vs_eps(inputs: FigureInputs) -> plt.Figure:
     data = data.assign(
         eps255=data["eps"] * 255, label=[f"{m}, {s} steps" for m, s in zip(data["model"], data["steps"], strict=True)]
     )
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    sns.lineplot(
-        data=data,
-        x="eps255",
-        y="robust_accuracy",
-        hue="label",
-        hue_order=sorted(data["label"].unique()),
-        marker="o",
-        ax=ax,
-        errorbar=None,
-    )
+    fig, ax = _robust_accuracy_lines(data, "eps255")
     ax.set_xlabel("ε × 255 (L∞)")
     ax.set_ylabel("robust accuracy")
     ax.set_ylim(-0.02, 1.02)
