@@ -80,7 +80,7 @@ def train(
     typer.echo(json.dumps({"saved": str(folder)}))
 
 
-LIST_KINDS = ("models", "datasets", "plugins", "suites", "archs", "methods")
+LIST_KINDS = ("models", "datasets", "plugins", "suites", "archs", "methods", "executors")
 
 
 @app.command("list")
@@ -93,6 +93,7 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
     import bench.plugins  # noqa: F401
     import bench.suites  # noqa: F401
     from bench import registry
+    from bench.executors import EXECUTORS
     from bench.methods import METHODS
 
     registries = {
@@ -102,6 +103,7 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
         "suites": registry.SUITES,
         "archs": registry.ARCHS,
         "methods": METHODS,
+        "executors": EXECUTORS,
     }
     if kind not in registries:
         typer.echo(f"error: unknown kind '{kind}' (choose one of {', '.join(LIST_KINDS)})", err=True)
@@ -114,8 +116,8 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
 @app.command()
 @user_errors
 def run(
-    model: str = typer.Option(..., help="Model name(s), comma-separated (see `bench list models`)."),
-    suite: str = typer.Option(..., help="Suite name(s), comma-separated (see `bench list suites`), or YAML paths."),
+    model: str = typer.Option("", help="Model name(s), comma-separated (see `bench list models`)."),
+    suite: str = typer.Option("", help="Suite name(s), comma-separated (see `bench list suites`), or YAML paths."),
     limit: int | None = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
     batch_size: int | None = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
     seed: int = typer.Option(0, help="Seed for random starts and stochastic attacks."),
@@ -133,11 +135,26 @@ def run(
         False, "--bf16", help="bf16 autocast for attacks (recorded as precision=bf16 in every row)."
     ),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    executor: str = typer.Option("local", help="Where shards run: local (in-process) or ray."),
+    address: str | None = typer.Option(
+        None, help="Ray only: 'auto' joins a running cluster, 'ray://host:port' uses Ray Client; none starts one."
+    ),
+    shard_size: int | None = typer.Option(
+        None, min=1, help="Examples per shard (rounded up to whole batches); default: one shard per plugin run."
+    ),
+    grid: str | None = typer.Option(None, help="YAML file with 'models:' and 'suites:' lists (adds to the options)."),
+    only: str = typer.Option(
+        "", help="Run only these plugins of the suite(s), comma-separated; a later full run adds the rest."
+    ),
 ) -> None:
-    """Evaluate MODEL on SUITE and append tidy rows to results/<suite>/<model>.parquet (resumable)."""
+    """Evaluate MODEL on SUITE and append tidy rows to results/<suite>/<model>.parquet (resumable).
+
+    Several models and suites (comma-separated, or a --grid file) run as one campaign: every (model, suite,
+    plugin) unit is split into shards of examples and run by the executor; a re-run only does what is missing.
+    """
     import torch
 
-    from bench.runner import RunOptions, run_suite
+    from bench.runner import RunOptions
 
     if limit is not None and limit < 1:
         typer.echo(f"error: --limit must be >= 1 (got {limit}); omit it to use the suite's n", err=True)
@@ -153,19 +170,53 @@ def run(
         out=out,
         bf16=bf16,
         progress=progress,
+        only=tuple(p.strip() for p in only.split(",") if p.strip()),
     )
+    from bench.executors import EXECUTORS
+    from bench.runner import run_grid
+
+    models, suites = _grid_names(model, suite, grid)
+    runner = EXECUTORS.entry(executor)  # an unknown executor fails before any model loads
+    pool = runner.factory(address=address) if executor == "ray" else runner.factory()
+    try:
+        for table in run_grid(models, suites, opts, pool, shard_size):
+            _print_pivot(table)
+    finally:
+        pool.close()
+
+
+def _grid_names(model: str, suite: str, grid: str | None) -> tuple[list[str], list[str]]:
+    """Models and suites from the options and the grid file, in order, without repeats; unknown names fail."""
     from bench.registry import MODELS
     from bench.suites import load_suite
 
     models = [m.strip() for m in model.split(",") if m.strip()]
     suites = [s.strip() for s in suite.split(",") if s.strip()]
-    for name in models:  # fail on any unknown name before running anything
+    if grid:
+        spec = _read_grid(grid)
+        models, suites = models + spec["models"], suites + spec["suites"]
+    models, suites = list(dict.fromkeys(models)), list(dict.fromkeys(suites))
+    if not models or not suites:
+        raise ValueError("name at least one model and one suite: --model NAME --suite NAME, or --grid FILE")
+    for name in models:
         MODELS.entry(name)
     for name in suites:
         load_suite(name)
-    for model_name in models:
-        for suite_name in suites:
-            _print_pivot(run_suite(model_name, suite_name, opts))
+    return models, suites
+
+
+def _read_grid(path: str) -> dict[str, list[str]]:
+    from pathlib import Path
+
+    import yaml
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"grid file {path} not found")
+    spec = yaml.safe_load(Path(path).read_text()) or {}
+    unknown = set(spec) - {"models", "suites"}
+    if unknown or not all(isinstance(spec.get(k, []), list) for k in ("models", "suites")):
+        raise ValueError(f"{path}: a grid file has only 'models:' and 'suites:' lists (found {sorted(spec)})")
+    return {"models": [str(m) for m in spec.get("models", [])], "suites": [str(s) for s in spec.get("suites", [])]}
 
 
 def _print_pivot(table) -> None:

@@ -6,14 +6,17 @@ import hashlib
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
 from bench.data import ImageDataset, MissingDataError, load_dataset
-from bench.plugins import Context, Plugin
+from bench.executors import Executor, ShardJob, shard_jobs
+from bench.executors.base import BATCH_SECONDS
+from bench.executors.local import LocalExecutor
+from bench.plugins import Context
 from bench.provenance import provenance, utc_now
 from bench.registry import MODELS
 from bench.results import ResultsStore, UnitKey, atomic_write_parquet, canonical_json
@@ -34,6 +37,7 @@ class RunOptions:
     out: str | None = None
     bf16: bool = False
     progress: bool = True
+    only: tuple[str, ...] = ()  # run only these plugins of the suite (rows are the same as in a full run)
 
 
 def model_sha256(name: str, model: torch.nn.Module) -> str:
@@ -72,75 +76,62 @@ def reproduce_command(model: str, suite: str, n: int, opts: RunOptions) -> str:
     return shlex.join(args)
 
 
-def run_unit(
-    store: ResultsStore,
-    key: UnitKey,
-    plugin: Plugin,
-    model,
-    data: ImageDataset,
-    indices,
-    batch_size: int,
-    ctx: Context,
-    base_row: dict,
-    progress: bool,
-) -> list[dict]:
-    """Run one plugin over the examples, keeping finished batches so a killed run resumes."""
-    start = time.perf_counter()
-    parts: list[pd.DataFrame] = []
-    bar = tqdm(
-        total=len(indices),
-        desc=f"{key.plugin} {key.params_hash[:6]}",
-        unit="img",
-        disable=not progress,
-        file=sys.stderr,
-    )
-    for first in range(0, len(indices), batch_size):
-        part_path = store.part_path(key, first)
-        if part_path.exists():
-            parts.append(pd.read_parquet(part_path))
-        else:
-            batch = data.batch(indices[first : first + batch_size])
-            columns = plugin.run_batch(model, batch, ctx)
-            part = pd.DataFrame({"index": batch.index.numpy(), **columns})
-            atomic_write_parquet(part, part_path)
-            parts.append(part)
-        bar.update(len(parts[-1]))
-    bar.close()
-    examples = pd.concat(parts, ignore_index=True)
-    metrics = plugin.summarize(examples, ctx)
-    wall = time.perf_counter() - start
-    rows = [
-        {
-            **base_row,
-            **key.columns(),
-            "metric": m,
-            "value": float(v),
-            "wall_seconds": round(wall, 3),
-            "timestamp": utc_now(),
-        }
-        for m, v in metrics
-    ]
-    store.finish_unit(key, examples, rows)
-    return rows
+@dataclass
+class Unit:
+    """One plugin run of a model on a suite: its key, its job and what its rows carry."""
+
+    key: UnitKey
+    job: ShardJob
+    base_row: dict
 
 
-def run_suite(model_name: str, suite_name: str, opts: RunOptions) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Selection:
+    """Which rows of a model x suite table belong to this run."""
+
+    model: str
+    suite: str
+    model_sha256: str
+    n: int
+    seed: int
+    precision: str
+
+    def select(self, table: pd.DataFrame) -> pd.DataFrame:
+        if table.empty:
+            return table
+        return table[
+            (table["model_sha256"] == self.model_sha256)
+            & (table["n"] == self.n)
+            & (table["seed"] == self.seed)
+            & (table["precision"] == self.precision)
+        ]
+
+
+def plan_suite(model_name: str, suite_name: str, opts: RunOptions, store: ResultsStore) -> tuple[list[Unit], Selection]:
+    """Check the model, data and plugins of one model x suite; return its units not yet in the store."""
     suite: Suite = load_suite(suite_name)
     model = MODELS.create(model_name, device=opts.device)
     data = load_dataset(suite.dataset, suite.split, opts.data_root)
     n = min(opts.limit or suite.n, suite.n, len(data))
     check_model(model, data, opts.device)
-    plugins = [spec.build() for spec in suite.plugins]  # fail on bad params before running anything
+    plugins = [spec.build() for spec in _selected(suite, opts.only)]  # bad params fail before anything runs
     needing_masks = [p.name for p in plugins if p.requires_masks]
     if needing_masks and data.masks is None:
         raise MissingDataError(f"plugins {', '.join(needing_masks)} need object masks, which {data.name} has none of")
     sha = model_sha256(model_name, model)
-    store = ResultsStore(opts.out)
     precision = "bf16" if opts.bf16 else "fp32"
-    ctx = Context(seed=opts.seed, device=opts.device, precision=precision, dataset=data, model=model_name,
-                  data_root=opts.data_root)
+    ctx = Context(
+        seed=opts.seed,
+        device=opts.device,
+        precision=precision,
+        dataset=data,
+        model=model_name,
+        data_root=opts.data_root,
+    )
     base_row = {**provenance(opts.device), "command": reproduce_command(model_name, suite.name, n, opts)}
-    indices = torch.arange(n)
+    batch_size = opts.batch_size or suite.batch_size
+    units = []
+    selection = Selection(model_name, suite.name, sha, n, opts.seed, precision)
     for plugin in plugins:
         key = UnitKey(
             model_name,
@@ -160,14 +151,97 @@ def run_suite(model_name: str, suite_name: str, opts: RunOptions) -> pd.DataFram
                 file=sys.stderr,
             )
             continue
-        torch.manual_seed(opts.seed)
-        run_unit(
-            store, key, plugin, model, data, indices, opts.batch_size or suite.batch_size, ctx, base_row, opts.progress
+        job = ShardJob(key.unit, model, data, plugin, ctx, tuple(range(0, n, batch_size)), batch_size, n)
+        units.append(Unit(key, job, base_row))
+    return units, selection
+
+
+def _selected(suite: Suite, only: tuple[str, ...]) -> list:
+    names = [spec.plugin for spec in suite.plugins]
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise ValueError(
+            f"--only {','.join(unknown)}: suite {suite.name} has plugins {', '.join(dict.fromkeys(names))}"
         )
-    table = store.read(suite.name, model_name)
-    return table[
-        (table["model_sha256"] == sha)
-        & (table["n"] == n)
-        & (table["seed"] == opts.seed)
-        & (table["precision"] == precision)
-    ]
+    return [spec for spec in suite.plugins if not only or spec.plugin in only]
+
+
+class UnitFinisher:
+    """Saves each finished batch as a part file; once a unit has all its parts, writes its rows."""
+
+    def __init__(self, store: ResultsStore, units: list[Unit], progress: bool) -> None:
+        self.store = store
+        self.units = {u.key.unit: u for u in units}
+        self.missing = {u.key.unit: {s for s in u.job.starts if not store.part_path(u.key, s).exists()} for u in units}
+        self.bar = tqdm(total=sum(u.job.n_examples for u in units), unit="img", disable=not progress, file=sys.stderr)
+        for unit in units:  # parts already on disk from a killed run
+            missing = self.missing[unit.key.unit]
+            self.bar.update(unit.job.n_examples - _examples(unit.job, missing))
+            if not missing:
+                self.finish(unit)
+
+    def pending_jobs(self) -> list[ShardJob]:
+        return [replace(self.units[u].job, starts=tuple(sorted(m))) for u, m in self.missing.items() if m]
+
+    def on_batch(self, job: ShardJob, start: int, part: pd.DataFrame) -> None:
+        unit = self.units[job.unit]
+        atomic_write_parquet(part, self.store.part_path(unit.key, start))
+        self.bar.set_description(f"{unit.key.model} {unit.key.plugin} {unit.key.params_hash[:6]}")
+        self.bar.update(len(part))
+        self.missing[job.unit].discard(start)
+        if not self.missing[job.unit]:
+            self.finish(unit)
+
+    def finish(self, unit: Unit) -> None:
+        started = time.perf_counter()
+        parts = [pd.read_parquet(self.store.part_path(unit.key, s)) for s in unit.job.starts]
+        compute_seconds = sum(float(p[BATCH_SECONDS].iloc[0]) for p in parts if len(p) and BATCH_SECONDS in p)
+        examples = pd.concat(parts, ignore_index=True).drop(columns=BATCH_SECONDS, errors="ignore")
+        metrics = unit.job.plugin.summarize(examples, unit.job.ctx)
+        wall = compute_seconds + time.perf_counter() - started
+        rows = [
+            {
+                **unit.base_row,
+                **unit.key.columns(),
+                "metric": m,
+                "value": float(v),
+                "wall_seconds": round(wall, 3),
+                "timestamp": utc_now(),
+            }
+            for m, v in metrics
+        ]
+        self.store.finish_unit(unit.key, examples, rows)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _examples(job: ShardJob, starts: set[int]) -> int:
+    return sum(min(job.batch_size, job.n - s) for s in starts)
+
+
+def run_grid(
+    models: list[str],
+    suites: list[str],
+    opts: RunOptions,
+    executor: Executor | None = None,
+    shard_size: int | None = None,
+) -> list[pd.DataFrame]:
+    """Evaluate every model on every suite; return one table per (model, suite), in that order.
+
+    Everything is checked before anything runs. The executor (default: local) runs the missing batches in shards
+    of about ``shard_size`` examples (whole batches); each finished batch is saved, each finished unit writes rows.
+    """
+    store = ResultsStore(opts.out)
+    plans = [plan_suite(m, s, opts, store) for m in models for s in suites]
+    finisher = UnitFinisher(store, [u for units, _ in plans for u in units], opts.progress)
+    jobs = [shard for job in finisher.pending_jobs() for shard in shard_jobs(job, shard_size)]
+    try:
+        (executor or LocalExecutor()).run(jobs, finisher.on_batch)
+    finally:
+        finisher.close()
+    return [selection.select(store.read(selection.suite, selection.model)) for _, selection in plans]
+
+
+def run_suite(model_name: str, suite_name: str, opts: RunOptions) -> pd.DataFrame:
+    return run_grid([model_name], [suite_name], opts)[0]

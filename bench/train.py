@@ -92,11 +92,34 @@ def _load_checkpoint(path: Path, model: Classifier, opt: torch.optim.Optimizer) 
     return int(state["epoch"]), float(state["wall_seconds"])
 
 
-def _init_backbone(model: Classifier, zoo_name: str) -> None:
-    """Start from another zoo model's backbone (fine-tuning, e.g. CIFAR-10 -> pets3)."""
+def _init_backbone(model: Classifier, zoo_name: str) -> list[str]:
+    """Start from another zoo model (fine-tuning): every backbone tensor, and the head where it fits.
+
+    Wrapping backbones (ISVS's ``body.``) and extended ones (ERSM's energy mask) take the source's tensors under
+    the matching name; the head is copied only when its tensors all match in name and shape (same head, same
+    classes), so CIFAR-10 -> pets3 keeps a fresh head. Returns the parts that were copied, for the card.
+    """
     from bench.models.zoo import load_model
 
-    model.backbone.load_state_dict(load_model(zoo_name).backbone.state_dict())
+    source = load_model(zoo_name)
+    _copy_matching(source.backbone.state_dict(), model.backbone, zoo_name, "backbone")
+    copied = ["backbone"]
+    head_src, head_dst = source.head.state_dict(), model.head.state_dict()
+    if head_src.keys() == head_dst.keys() and all(head_src[k].shape == head_dst[k].shape for k in head_src):
+        model.head.load_state_dict(head_src)
+        copied.append("head")
+    return copied
+
+
+def _copy_matching(source: dict[str, torch.Tensor], target: torch.nn.Module, zoo_name: str, part: str) -> None:
+    target_state = target.state_dict()
+    mapped = {}
+    for key, tensor in source.items():
+        name = next((k for k in (key, f"body.{key}") if k in target_state), None)
+        if name is None or target_state[name].shape != tensor.shape:
+            raise ValueError(f"--init-from {zoo_name}: its {part} tensor '{key}' has no same-shape match here")
+        mapped[name] = tensor
+    target.load_state_dict(mapped, strict=False)
 
 
 def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
@@ -114,8 +137,7 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
         _normalization(cfg.arch),
         **method.head_kwargs(),
     )
-    if cfg.init_from:
-        _init_backbone(model, cfg.init_from)
+    initialized = _init_backbone(model, cfg.init_from) if cfg.init_from else []
     model = model.to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -141,6 +163,8 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
     accuracy = evaluate_accuracy(model, test_data)
     print(f"{cfg.name}: clean accuracy {accuracy:.4f} on {cfg.dataset} {test_data.split} (n={len(test_data)})")
     card = _card(cfg, method, model, accuracy, test_data, wall, hparams)
+    if cfg.init_from:
+        card["initialized_from"] = {"model": cfg.init_from, "parts": initialized}
     return save_model(model, card, zoo_root() / cfg.name)
 
 

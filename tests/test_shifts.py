@@ -93,8 +93,8 @@ def test_imagenet_c_cells_and_bad_folders(imagenet_root):
 def write_waterbirds(root: Path, drop_group: int | None = None) -> Path:
     folder = root / "waterbird_complete95_forest2water2"
     rows = []
-    for img_id in range(16):
-        y, place, split = (img_id // 2) % 2, img_id % 2, 2 if img_id < 12 else 0
+    for img_id in range(20):  # test: 3 per group; train: 1 per group + 4 more land birds on land (imbalanced)
+        y, place, split = ((img_id // 2) % 2, img_id % 2, 2 if img_id < 12 else 0) if img_id < 16 else (0, 0, 0)
         if drop_group is not None and 2 * y + place == drop_group and split == 2:
             split = 1
         name = f"{img_id:03d}.Bird/{img_id}.jpg"
@@ -129,6 +129,9 @@ def test_waterbirds_groups_and_group_metrics(tmp_path):
     assert metrics["average_accuracy"] == pytest.approx(examples["correct"].mean())
     assert metrics["accuracy_group_2_waterbird_land"] == pytest.approx(per_group[2])
     assert metrics["worst_group_accuracy"] == pytest.approx(per_group.min())
+    train_shares = np.array([5, 1, 1, 1]) / 8
+    assert data.train_group_fractions.tolist() == pytest.approx(train_shares.tolist())
+    assert metrics["train_weighted_accuracy"] == pytest.approx(float((train_shares * per_group.to_numpy()).sum()))
     with pytest.raises(ValueError, match=r"group\(s\) \[3\].*have no evaluated examples"):
         plugin.summarize(examples[examples["group"] != 3], ctx)
 

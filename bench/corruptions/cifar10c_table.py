@@ -226,8 +226,10 @@ def elastic_transform(x: np.ndarray, c: tuple) -> np.ndarray:
     warp = cv2.getAffineTransform(pts1, pts2)
     image = cv2.warpAffine(image, warp, shape[:2][::-1], borderMode=cv2.BORDER_REFLECT_101)
     dx, dy = (
-        (skimage.filters.gaussian(np.random.uniform(-1, 1, size=shape[:2]), sigma, mode="reflect", truncate=3) * alpha)
-        .astype(np.float32)[..., np.newaxis]
+        (
+            skimage.filters.gaussian(np.random.uniform(-1, 1, size=shape[:2]), sigma, mode="reflect", truncate=3)
+            * alpha
+        ).astype(np.float32)[..., np.newaxis]
         for _ in range(2)
     )
     cols, rows, chans = np.meshgrid(np.arange(shape[1]), np.arange(shape[0]), np.arange(shape[2]))
@@ -257,9 +259,7 @@ def spatter(x: np.ndarray, c: tuple) -> np.ndarray:
     return _to_255(x * (1 - mud[..., np.newaxis]) + color * mud[..., np.newaxis])
 
 
-FUNCTIONS: dict[str, Callable[[np.ndarray, object], np.ndarray]] = {
-    name: globals()[name] for name in PARAMS
-}
+FUNCTIONS: dict[str, Callable[[np.ndarray, object], np.ndarray]] = {name: globals()[name] for name in PARAMS}
 
 
 def cifar10c_corrupt(image: np.ndarray, name: str, severity: int) -> np.ndarray:

@@ -26,8 +26,10 @@ from bench.registry import DATASETS
 FOLDER = "CUB_200_2011"
 SPLITS = {"train": 1, "test": 0}
 LISTS = ["images.txt", "image_class_labels.txt", "train_test_split.txt"]
-HOW_TO_GET = ("download CUB_200_2011.tgz and segmentations.tgz from "
-              "https://www.vision.caltech.edu/datasets/cub_200_2011/ and unpack both into the data root")
+HOW_TO_GET = (
+    "download CUB_200_2011.tgz and segmentations.tgz from "
+    "https://www.vision.caltech.edu/datasets/cub_200_2011/ and unpack both into the data root"
+)
 
 
 def read_pairs(path: Path) -> dict[int, str]:
@@ -63,8 +65,15 @@ def load_cub(root: Path, split: str = "test", size: int = 224) -> ImageDataset:
     masks = np.stack([read_label_map(seg / Path(files[i]).with_suffix(".png"), size) for i in ids])
     y = np.array([int(labels[i]) - 1 for i in ids], dtype=np.int64)
     num_classes = max(int(v) for v in labels.values())
-    return ImageDataset("cub", split, images, y, class_names(base, num_classes),
-                        masks=(masks >= 128).astype(np.float32), source=str(base))
+    return ImageDataset(
+        "cub",
+        split,
+        images,
+        y,
+        class_names(base, num_classes),
+        masks=(masks >= 128).astype(np.float32),
+        source=str(base),
+    )
 
 
 @DATASETS.register("cub", num_classes=200, input_size=224, splits=tuple(SPLITS), has_masks=True)

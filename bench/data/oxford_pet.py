@@ -22,8 +22,10 @@ from bench.registry import DATASETS
 
 FOLDER = "oxford-iiit-pet"
 SPLIT_FILES = {"trainval": "annotations/trainval.txt", "test": "annotations/test.txt"}
-HOW_TO_GET = ("download images.tar.gz and annotations.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/pets/ "
-              "and unpack them into <data root>/oxford-iiit-pet")
+HOW_TO_GET = (
+    "download images.tar.gz and annotations.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/pets/ "
+    "and unpack them into <data root>/oxford-iiit-pet"
+)
 
 
 def read_rgb(path: Path, size: int) -> np.ndarray:
@@ -66,15 +68,24 @@ def load_oxford_pet(root: Path, split: str = "test", size: int = 224) -> ImageDa
     base = root / FOLDER
     check_files(base, [SPLIT_FILES[split], "images", "annotations/trimaps"], HOW_TO_GET)
     rows = read_split_list(base / SPLIT_FILES[split])
-    check_files(base, [f"images/{n}.jpg" for n, _, _ in rows] + [f"annotations/trimaps/{n}.png" for n, _, _ in rows],
-                HOW_TO_GET)
+    check_files(
+        base, [f"images/{n}.jpg" for n, _, _ in rows] + [f"annotations/trimaps/{n}.png" for n, _, _ in rows], HOW_TO_GET
+    )
     images = np.stack([read_rgb(base / "images" / f"{n}.jpg", size) for n, _, _ in rows])
     trimaps = np.stack([read_label_map(base / "annotations" / "trimaps" / f"{n}.png", size) for n, _, _ in rows])
     labels = np.array([label for _, label, _ in rows], dtype=np.int64)
     species = np.array([s for _, _, s in rows], dtype=np.int64)
     all_rows = sum((read_split_list(base / f) for f in SPLIT_FILES.values() if (base / f).exists()), [])
-    return ImageDataset("oxford_pet", split, images, labels, class_names(all_rows),
-                        masks=(trimaps == 1).astype(np.float32), groups=species, source=str(base))
+    return ImageDataset(
+        "oxford_pet",
+        split,
+        images,
+        labels,
+        class_names(all_rows),
+        masks=(trimaps == 1).astype(np.float32),
+        groups=species,
+        source=str(base),
+    )
 
 
 @DATASETS.register("oxford_pet", num_classes=37, input_size=224, splits=tuple(SPLIT_FILES), has_masks=True)

@@ -32,8 +32,8 @@ def _bin(tau: float) -> int:
 
 def iou_at(pos_hist: np.ndarray, neg_hist: np.ndarray, tau: float) -> np.ndarray:
     """Per-image IoU of {cam >= tau} with the object mask (tau on the 0.01 grid)."""
-    tp = pos_hist[:, _bin(tau):].sum(1)
-    fp = neg_hist[:, _bin(tau):].sum(1)
+    tp = pos_hist[:, _bin(tau) :].sum(1)
+    fp = neg_hist[:, _bin(tau) :].sum(1)
     fn = pos_hist.sum(1) - tp
     union = tp + fp + fn
     return np.where(union > 0, tp / np.maximum(union, 1), np.nan)

@@ -20,15 +20,29 @@ def _loss_grad(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, autocas
     return torch.autograd.grad(loss, x)[0].float()
 
 
-def masked_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, eps: float,
-                autocast: Callable = contextlib.nullcontext) -> torch.Tensor:
+def masked_fgsm(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    region: torch.Tensor,
+    eps: float,
+    autocast: Callable = contextlib.nullcontext,
+) -> torch.Tensor:
     """One signed-gradient step of size eps on the pixels where ``region`` (B, 1, H, W) is 1."""
     step = eps * _loss_grad(model, x, y, autocast).sign() * region
     return torch.where(region.bool().expand_as(x), (x + step).clamp(0, 1), x).detach()
 
 
-def masked_pgd(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, region: torch.Tensor, eps: float,
-               alpha: float, steps: int, autocast: Callable = contextlib.nullcontext) -> torch.Tensor:
+def masked_pgd(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    region: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    autocast: Callable = contextlib.nullcontext,
+) -> torch.Tensor:
     """L-infinity PGD (no random start) whose perturbation stays inside ``region``."""
     inside = region.bool().expand_as(x)
     x_adv = x.clone()

@@ -24,8 +24,9 @@ def spatial_masks(height: int, width: int, gaussian: bool = False) -> torch.Tens
 
 
 @torch.no_grad()
-def recipro_scores(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, gaussian: bool = False,
-                   chunk: int = 256) -> torch.Tensor:
+def recipro_scores(
+    model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, gaussian: bool = False, chunk: int = 256
+) -> torch.Tensor:
     """Raw Recipro-CAM maps (B, h, w) at the resolution of the last backbone map of a bench Classifier."""
     feats = model.features(x)
     last = feats[-1]

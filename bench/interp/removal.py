@@ -54,8 +54,9 @@ def road_impute(x: torch.Tensor, keep: torch.Tensor, index: torch.Tensor, seed: 
     return out.clamp(0, 1)
 
 
-def remove_input(x: torch.Tensor, keep: torch.Tensor, operator: str, index: torch.Tensor, seed: int,
-                 blur_sigma: float = 4.0) -> torch.Tensor:
+def remove_input(
+    x: torch.Tensor, keep: torch.Tensor, operator: str, index: torch.Tensor, seed: int, blur_sigma: float = 4.0
+) -> torch.Tensor:
     """Replace the pixels where ``keep`` (B, 1, H, W) is False by the operator's fill."""
     if operator == "road":
         return road_impute(x, keep, index, seed)

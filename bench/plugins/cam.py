@@ -56,6 +56,8 @@ class CAM(Plugin):
             ("mean_area_at_0.5", float(examples["area_at_0.5"].mean())),
         ]
         if "mass_on_object" in examples:
-            metrics += [("pointing_game", float(examples["peak_on_object"].mean())),
-                        ("mass_on_object", float(examples["mass_on_object"].mean()))]
+            metrics += [
+                ("pointing_game", float(examples["peak_on_object"].mean())),
+                ("mass_on_object", float(examples["mass_on_object"].mean())),
+            ]
         return metrics

@@ -33,8 +33,16 @@ from bench.plugins.base import Context, Plugin, example_uniform, register_plugin
 RANKINGS = ("cam", "magnitude", "random", "model")
 
 
-def ranking_scores(model, x: torch.Tensor, target: torch.Tensor, index: torch.Tensor, ranking: str, cam_method: str,
-                   size: tuple[int, int], seed: int) -> torch.Tensor:
+def ranking_scores(
+    model,
+    x: torch.Tensor,
+    target: torch.Tensor,
+    index: torch.Tensor,
+    ranking: str,
+    cam_method: str,
+    size: tuple[int, int],
+    seed: int,
+) -> torch.Tensor:
     """Relevance scores (B, *size); higher = more relevant."""
     if ranking == "cam":
         return to_size(compute_cams(model, x, target, cam_method), size).to(x.device)
@@ -88,8 +96,9 @@ class Deletion(Plugin):
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
 
-    def logits_along_curve(self, model, x: torch.Tensor, scores: torch.Tensor, index: torch.Tensor,
-                           ctx: Context) -> list[torch.Tensor]:
+    def logits_along_curve(
+        self, model, x: torch.Tensor, scores: torch.Tensor, index: torch.Tensor, ctx: Context
+    ) -> list[torch.Tensor]:
         out = []
         with torch.no_grad(), ctx.autocast():
             feats = model.features(x) if self.space == "feature" else None

@@ -1,5 +1,9 @@
 """Group-shift accuracy (Sagawa et al. 2019): average, per-group and worst-group accuracy.
 
+Datasets that know their training group distribution (``waterbirds``) also get ``train_weighted_accuracy``: the
+per-group test accuracies weighted by the training split's group shares, the "average accuracy" of Sagawa et al.
+and group_DRO's adjusted average (the test split's own average over-weights the rare groups).
+
 Needs a dataset with group ids (``waterbirds``: group = 2*y + place; ``pets3``: species). Every group the dataset
 defines must appear among the evaluated examples; a missing group is an error, never silently dropped.
 """
@@ -50,4 +54,7 @@ class GroupAccuracy(Plugin):
         rows += [(f"n_group_{label(g)}", float((examples["group"] == g).sum())) for g in expected]
         rows.append(("worst_group_accuracy", min(per_group.values())))
         rows.append(("mean_group_accuracy", float(np.mean(list(per_group.values())))))
+        weights = getattr(ctx.dataset, "train_group_fractions", None)
+        if weights is not None and np.isfinite(weights).all():
+            rows.append(("train_weighted_accuracy", float(sum(weights[g] * per_group[g] for g in expected))))
         return rows

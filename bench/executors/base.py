@@ -1,0 +1,77 @@
+"""What an executor runs: a shard of one plugin run (a unit), i.e. some of its batches.
+
+A shard is self-contained: the model, the dataset, the built plugin and the run's context travel with it, so a
+worker process (or a Ray worker on another node) needs nothing but the ``bench`` package. Batches start at fixed
+multiples of the batch size and every plugin seeds per example (or per batch start), so how the batches of a
+unit are grouped into shards, and which worker runs them, cannot change a number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import torch
+
+from bench.data import ImageDataset
+from bench.plugins import Context, Plugin
+from bench.registry import Registry
+
+EXECUTORS = Registry("executors")
+BATCH_SECONDS = "_batch_seconds"  # kept in the batch parts only, summed into the unit's wall_seconds
+
+
+@dataclass
+class ShardJob:
+    unit: str  # the unit's id (UnitKey.unit)
+    model: torch.nn.Module
+    data: ImageDataset
+    plugin: Plugin
+    ctx: Context
+    starts: tuple[int, ...]  # first example index of each batch
+    batch_size: int
+    n: int  # examples in the unit (the last batch may be short)
+
+    @property
+    def n_examples(self) -> int:
+        return sum(min(self.batch_size, self.n - s) for s in self.starts)
+
+    def without_payload(self) -> ShardJob:
+        """The job minus model and dataset, which a distributed executor ships once per run, not per shard."""
+        return replace(self, model=None, data=None, ctx=replace(self.ctx, dataset=None))
+
+
+BatchCallback = Callable[[ShardJob, int, pd.DataFrame], None]
+
+
+def run_batches(job: ShardJob) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Run the job's batches; yield (start, per-example frame with the batch's compute seconds)."""
+    for start in job.starts:
+        began = time.perf_counter()
+        torch.manual_seed(job.ctx.seed * 1_000_003 + start)  # plugins seed per example; this pins anything global
+        batch = job.data.batch(torch.arange(start, min(start + job.batch_size, job.n)))
+        columns = job.plugin.run_batch(job.model, batch, job.ctx)
+        part = pd.DataFrame({"index": batch.index.numpy(), **columns})
+        part[BATCH_SECONDS] = time.perf_counter() - began
+        yield start, part
+
+
+def shard_jobs(job: ShardJob, shard_size: int | None) -> Iterable[ShardJob]:
+    """Split a unit's job into shards of ``shard_size`` examples, rounded up to whole batches (None: one shard)."""
+    size = -(-shard_size // job.batch_size) if shard_size else max(1, len(job.starts))
+    for i in range(0, len(job.starts), size):
+        yield replace(job, starts=job.starts[i : i + size])
+
+
+class Executor:
+    """Runs shard jobs and reports every finished batch to ``on_batch`` (in the driver process)."""
+
+    name = ""
+
+    def run(self, jobs: list[ShardJob], on_batch: BatchCallback) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
