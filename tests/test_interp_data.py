@@ -21,8 +21,10 @@ def save_rgb(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (4
 def make_pets(root: Path) -> None:
     """4 pets: trimap left half pet (1), right half background (2), a boundary column (3)."""
     base = root / "oxford-iiit-pet"
-    rows = {"trainval": [("Abyssinian_1", 1, 1, 1), ("american_bulldog_7", 2, 2, 1)],
-            "test": [("Abyssinian_2", 1, 1, 1), ("american_bulldog_9", 2, 2, 1)]}
+    rows = {
+        "trainval": [("Abyssinian_1", 1, 1, 1), ("american_bulldog_7", 2, 2, 1)],
+        "test": [("Abyssinian_2", 1, 1, 1), ("american_bulldog_9", 2, 2, 1)],
+    }
     for split, entries in rows.items():
         (base / "annotations").mkdir(parents=True, exist_ok=True)
         lines = ["#Image CLASS-ID SPECIES BREED ID"] + [" ".join(map(str, e)) for e in entries]
@@ -40,8 +42,11 @@ def make_cub(root: Path, with_segmentations: bool = True) -> None:
     """3 birds of 2 classes; images 1 and 3 train, 2 test; soft masks: top half 255, a 100-grey band."""
     base = root / "CUB_200_2011"
     base.mkdir(parents=True)
-    files = {1: "001.Black_footed_Albatross/a_1.jpg", 2: "001.Black_footed_Albatross/a_2.jpg",
-             3: "002.Laysan_Albatross/b_1.jpg"}
+    files = {
+        1: "001.Black_footed_Albatross/a_1.jpg",
+        2: "001.Black_footed_Albatross/a_2.jpg",
+        3: "002.Laysan_Albatross/b_1.jpg",
+    }
     (base / "images.txt").write_text("".join(f"{i} {f}\n" for i, f in files.items()))
     (base / "image_class_labels.txt").write_text("1 1\n2 1\n3 2\n")
     (base / "train_test_split.txt").write_text("1 1\n2 0\n3 1\n")

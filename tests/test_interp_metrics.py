@@ -26,6 +26,7 @@ def square_mask(size: int = 16, lo: int = 4, hi: int = 10) -> torch.Tensor:
 
 # ---------- IoU / PxAP ----------
 
+
 def test_map_equal_to_mask_gives_iou_one_and_complement_zero():
     mask = square_mask()
     pos, neg = cam_histograms(mask, mask)
@@ -66,6 +67,7 @@ def test_calibration_split_is_seeded_and_halves():
 
 # ---------- ERF ----------
 
+
 class CentrePixelModel(nn.Module):
     """Every output position is a function of the centre input pixel only."""
 
@@ -105,6 +107,7 @@ def test_joint_z_normalization_matches_manual_formula():
 
 # ---------- masked attacks ----------
 
+
 @pytest.mark.parametrize("attack", ["fgsm", "pgd"])
 def test_object_attack_never_changes_background_and_vice_versa(tiny_model, attack):
     batch = embedded_sample().batch(torch.arange(8))
@@ -133,6 +136,7 @@ def test_masked_fgsm_with_full_region_equals_plain_fgsm(tiny_model):
 
 
 # ---------- removal ----------
+
 
 def test_top_fraction_selects_most_or_least_relevant():
     scores = torch.arange(16.0).view(1, 4, 4)
@@ -167,6 +171,7 @@ def test_road_fill_is_linear_interpolation_of_a_smooth_image():
 
 # ---------- CAMs ----------
 
+
 def test_target_layer_of_small_cnn_is_stage3(tiny_model):
     assert target_layer(tiny_model) is tiny_model.backbone.stage3
 
@@ -198,8 +203,9 @@ def test_gradcam_matches_pytorch_grad_cam_directly(tiny_model):
 
 def test_native_cam_is_the_models_cam(tiny_topgap_model):
     batch = embedded_sample().batch(torch.arange(4))
-    torch.testing.assert_close(compute_cams(tiny_topgap_model, batch.x, batch.y, "auto"),
-                               tiny_topgap_model.cam(batch.x, batch.y))
+    torch.testing.assert_close(
+        compute_cams(tiny_topgap_model, batch.x, batch.y, "auto"), tiny_topgap_model.cam(batch.x, batch.y)
+    )
 
 
 def test_recipro_cam_equals_a_position_by_position_loop(tiny_model):

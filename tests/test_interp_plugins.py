@@ -93,7 +93,8 @@ def test_every_interp_plugin_writes_rows(request, tmp_path, results_dir, fixture
     assert 0 <= metric(rows, "cam_iou", "iou@0.5", '"method":"recipro"') <= 1
     assert 0 < metric(rows, "cam_sparsity", "l1_sparsity") < 1
     assert metric(rows, "erf_distance", "erf_distance") == pytest.approx(
-        metric(rows, "erf_distance", "erf_center") - metric(rows, "erf_distance", "erf_corner"))
+        metric(rows, "erf_distance", "erf_center") - metric(rows, "erf_distance", "erf_corner")
+    )
     for attack in ('"attack":"fgsm"', '"attack":"pgd"'):
         assert metric(rows, "masked_attack", "clean_accuracy", attack) == pytest.approx(clean)
         sar_o, sar_b = (metric(rows, "masked_attack", m, attack) for m in ("sar_object", "sar_background"))
@@ -106,11 +107,19 @@ def test_every_interp_plugin_writes_rows(request, tmp_path, results_dir, fixture
 
 
 def test_deletion_endpoints_are_clean_and_fully_removed_accuracy(tiny_model, tmp_path, results_dir):
-    rows = run("tiny_cnn", write_suite(tmp_path, "interp_fixture", """\
+    rows = run(
+        "tiny_cnn",
+        write_suite(
+            tmp_path,
+            "interp_fixture",
+            """\
   - plugin: clean
   - plugin: deletion
     params: {ranking: cam, operator: mean, steps: 5}
-"""), results_dir)
+""",
+        ),
+        results_dir,
+    )
     data = masked_fixture()
     x = data.batch(torch.arange(N)).x
     with torch.no_grad():

@@ -147,3 +147,21 @@ def test_ersm_method_refuses_a_model_without_the_layer() -> None:
     model = build_classifier("tiny", 10, "gap", "cifar10")
     with pytest.raises(ValueError, match="cnn_ersm"):
         METHODS.create("ersm").loss(model, torch.rand(2, 3, 32, 32), torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("arch", ["cnn", "cnn_ersm", "cnn_isvs"])
+def test_grad_cam_hooks_fire_on_every_small_cnn_variant(arch):
+    from bench.interp.cams import compute_cams, target_layer
+
+    torch.manual_seed(0)
+    model = build_classifier(arch, 10).eval()
+    x = torch.rand(2, 3, 32, 32)
+    cams = compute_cams(model, x, torch.tensor([1, 2]), "gradcam")
+    assert cams.shape == (2, 32, 32) and torch.isfinite(cams).all() and cams.amax() > 0
+    seen = []
+    handle = target_layer(model).register_forward_hook(lambda m, i, out: seen.append(out))
+    with torch.no_grad():
+        last_map = model.features(x)[-1]
+    handle.remove()
+    assert len(seen) == 1  # the hook fired once, on the map the head pools
+    torch.testing.assert_close(seen[0], last_map)

@@ -29,10 +29,16 @@ CAM_METHODS = ("auto", "native", "recipro", "recipro_gaussian", *GRAD_CAM_CLASSE
 
 
 def target_layer(model: nn.Module) -> nn.Module:
-    """The Grad-CAM target layer of a bench Classifier: the last stage of its backbone."""
+    """The Grad-CAM target layer of a bench Classifier: the last stage of its backbone.
+
+    For the small CNN that is the last block of stage 3 (the same tensor as stage 3's output): ERSM's variant
+    calls stage 3's blocks one by one around its mask, so hooks on the stage itself would never fire. Wrapping
+    backbones (ISVS's smoothing in front) are looked through.
+    """
     backbone = getattr(model, "backbone", None)
+    backbone = getattr(backbone, "body", backbone) if not isinstance(backbone, TimmFeatures) else backbone
     if isinstance(backbone, SmallCNN):
-        return backbone.stage3
+        return backbone.stage3[-1]
     if isinstance(backbone, PreActResNet18):
         return backbone.layer4
     if isinstance(backbone, TimmFeatures):
