@@ -16,6 +16,7 @@ from bench.data import ImageDataset, MissingDataError, load_dataset
 from bench.executors import Executor, ShardJob, shard_jobs
 from bench.executors.base import BATCH_SECONDS
 from bench.executors.local import LocalExecutor
+from bench.models.submit import logits_problem
 from bench.plugins import Context
 from bench.provenance import provenance, utc_now
 from bench.registry import MODELS
@@ -58,13 +59,9 @@ def check_model(model: torch.nn.Module, data: ImageDataset, device: str) -> None
     batch = data.batch(torch.arange(min(8, len(data)))).to(device)
     with torch.no_grad():
         logits = model(batch.x)
-    if logits.ndim != 2 or logits.shape != (len(batch.x), data.num_classes):
-        raise BadModelError(
-            f"model returns shape {tuple(logits.shape)}, expected "
-            f"({len(batch.x)}, {data.num_classes}) logits for {data.name}"
-        )
-    if not torch.isfinite(logits).all():
-        raise BadModelError("model returns NaN or infinite logits on clean inputs; check its weights")
+    problem = logits_problem(logits, len(batch.x), data.num_classes)
+    if problem:
+        raise BadModelError(f"{problem} (dataset {data.name})")
 
 
 def reproduce_command(model: str, suite: str, n: int, opts: RunOptions) -> str:

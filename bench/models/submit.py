@@ -62,18 +62,22 @@ def _probe_batch(card: dict[str, Any], n: int = 8) -> torch.Tensor:
     return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
 
 
+def logits_problem(logits: torch.Tensor, n: int, num_classes: int) -> str | None:
+    """What is wrong with a model's logits for n inputs (shape, NaN/inf), or None; shared with bench run."""
+    if tuple(logits.shape) != (n, num_classes):
+        return f"model returns shape {tuple(logits.shape)}, expected ({n}, {num_classes}) logits"
+    if not torch.isfinite(logits).all():
+        return "model returns NaN or infinite logits on clean inputs; check its weights"
+    return None
+
+
 def check_outputs(model: torch.nn.Module, card: dict[str, Any]) -> list[Check]:
     x = _probe_batch(card)
     with torch.no_grad():
         first, second = model(x), model(x)
-    shape_ok = tuple(first.shape) == (len(x), card["num_classes"])
-    finite = bool(torch.isfinite(first).all())
+    problem = logits_problem(first, len(x), card["num_classes"])
     checks = [
-        Check(
-            "logits",
-            shape_ok and finite,
-            f"shape {tuple(first.shape)} (expected ({len(x)}, {card['num_classes']})), finite={finite}",
-        ),
+        Check("logits", problem is None, problem or f"shape {tuple(first.shape)}, all finite"),
         Check("deterministic", bool(torch.equal(first, second)), "same input twice gives the same logits"),
     ]
     xg = x.clone().requires_grad_(True)
