@@ -109,7 +109,10 @@ def _stable_clip_ids(text: str) -> str:
 
 
 def _card_label(card: dict[str, Any]) -> str:
-    return f"{card.get('dataset', '?')} × {card.get('arch', '?')}"
+    """dataset × arch, plus the starting model for fine-tuned ones (a different recipe is a different curve)."""
+    label = f"{card.get('dataset', '?')} × {card.get('arch', '?')}"
+    start = (card.get("hyperparameters") or {}).get("init_from")
+    return f"{label} (from {start})" if start else label
 
 
 # ----------------------------------------------------------------------------------------- CAM l1 vs k

@@ -1,0 +1,1 @@
+"""Performance benchmarks of the harness, measured as ratios within one run (see benchmarks/README.md)."""

@@ -1,0 +1,134 @@
+"""Attack benchmarks: our PGD against torchattacks, PGD throughput by batch size and threads, attack costs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from tqdm import tqdm
+
+from bench.data import Batch
+from bench.plugins import Context
+from bench.plugins.attack_base import frozen
+from bench.plugins.pgd import PGD
+from bench.plugins.square import Square
+from benchmarks.common import THREADS, Env, Rows, num_threads, timed
+
+EPS = 2 / 255  # L-inf 8/255 leaves an undefended model at 0% robust accuracy: nothing to compare
+ALPHA = 0.5 / 255
+AA_EPS = 8 / 255  # the cifar10-autoattack suite's
+AA_COMPONENTS = ("apgd-ce", "apgd-t", "fab-t", "square")
+
+
+def robust_accuracy_ours(plugin: PGD, model: torch.nn.Module, batches: list[Batch], ctx: Context) -> float:
+    """Mean of the plugin's per-example ``robust`` column (clean-wrong examples are never robust)."""
+    robust = [torch.from_numpy(plugin.run_batch(model, batch, ctx)["robust"]) for batch in batches]
+    return torch.cat(robust).float().mean().item()
+
+
+def robust_accuracy_torchattacks(attack: Callable, model: torch.nn.Module, batches: list[Batch], seed: int) -> float:
+    """Robust = clean-correct and still correct on torchattacks' adversarial image, like the plugin counts it."""
+    torch.manual_seed(seed)  # torchattacks draws its random start from the global stream
+    robust = []
+    for batch in batches:
+        with torch.no_grad():
+            clean_ok = model(batch.x).argmax(1) == batch.y
+        x_adv = attack(batch.x, batch.y)
+        with torch.no_grad():
+            robust.append((model(x_adv).argmax(1) == batch.y) & clean_ok)
+    return torch.cat(robust).float().mean().item()
+
+
+def pgd_vs_torchattacks(env: Env, rows: Rows) -> None:
+    import torchattacks
+
+    n, batch_size, steps = env.n(env.size(256, 8)), env.size(128, 8), env.size(20, 3)
+    batches, model, ctx = env.batches(n, batch_size), env.model, env.context()
+    with num_threads(THREADS):
+        PGD(eps=EPS, alpha=ALPHA, steps=1).run_batch(model, batches[0], ctx)  # warm-up
+        torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=1)(batches[0].x, batches[0].y)
+        for random_start in tqdm((False, True), desc="pgd_vs_torchattacks", leave=False):
+            ours = PGD(eps=EPS, alpha=ALPHA, steps=steps, random_start=random_start)
+            theirs = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=random_start)
+            t_ours, acc_ours = timed(lambda ours=ours: robust_accuracy_ours(ours, model, batches, ctx))
+            t_theirs, acc_theirs = timed(lambda a=theirs: robust_accuracy_torchattacks(a, model, batches, ctx.seed))
+            params = {"eps": EPS, "alpha": ALPHA, "steps": steps, "random_start": random_start, "split": env.data.split}
+            row = rows.scope(f"random_start={random_start}", n=n, batch_size=batch_size, threads=THREADS, params=params)
+            row("images_per_second_ours", n / t_ours, "img/s")
+            row("images_per_second_torchattacks", n / t_theirs, "img/s")
+            row("speed_ratio", t_theirs / t_ours, "ratio")
+            row("robust_accuracy_ours", acc_ours, "fraction")
+            row("robust_accuracy_torchattacks", acc_theirs, "fraction")
+            row("robust_accuracy_diff_pp", 100 * (acc_ours - acc_theirs), "pp")
+
+
+def pgd_images_per_second(env: Env, n: int, batch_size: int, threads: int, steps: int) -> float:
+    """Images/s of the PGD plugin's ``run_batch`` on prepared batches (warm-up: one 1-step batch)."""
+    batches, ctx = env.batches(n, batch_size), env.context()
+    plugin = PGD(eps=EPS, alpha=ALPHA, steps=steps)
+    with num_threads(threads):
+        PGD(eps=EPS, alpha=ALPHA, steps=1).run_batch(env.model, batches[0], ctx)
+        seconds, _ = timed(lambda: [plugin.run_batch(env.model, b, ctx) for b in batches])
+    return sum(len(b.y) for b in batches) / seconds
+
+
+def scaling_batch(env: Env, rows: Rows) -> None:
+    n, steps = env.n(env.size(256, 8)), env.size(10, 2)
+    for batch_size in tqdm(env.size((32, 64, 128, 256), (4, 8)), desc="scaling_batch", leave=False):
+        params = {"eps": EPS, "alpha": ALPHA, "steps": steps, "split": env.data.split}
+        row = rows.scope(f"batch_size={batch_size}", n=n, batch_size=batch_size, threads=THREADS, params=params)
+        row("images_per_second", pgd_images_per_second(env, n, batch_size, THREADS, steps), "img/s")
+
+
+def scaling_threads(env: Env, rows: Rows) -> None:
+    n, batch_size, steps = env.n(env.size(256, 8)), env.size(128, 8), env.size(10, 2)
+    params = {"eps": EPS, "alpha": ALPHA, "steps": steps, "split": env.data.split}
+    speed = {}
+    for threads in tqdm((1, 2), desc="scaling_threads", leave=False):
+        speed[threads] = pgd_images_per_second(env, n, batch_size, threads, steps)
+        row = rows.scope(f"threads={threads}", n=n, batch_size=batch_size, threads=threads, params=params)
+        row("images_per_second", speed[threads], "img/s")
+    row = rows.scope("threads=2", n=n, batch_size=batch_size, threads=2, params=params)
+    row("speedup_2_threads", speed[2] / speed[1], "ratio")
+
+
+def autoattack_component(model: torch.nn.Module, batch: Batch, attack: str, eps: float, ctx: Context) -> torch.Tensor:
+    """One AutoAttack component alone, with the 'standard' settings the autoattack plugin runs it with.
+
+    ``version='custom'`` would leave APGD-CE and FAB at 5 restarts; pyautoattack's own
+    ``run_standard_evaluation_individual`` does what this does: standard settings, ``attacks_to_run = [attack]``.
+    The images are made contiguous: APGD-T and FAB ``.view`` gradients, which fails on the channels_last batches
+    of ``ImageDataset.batch``.
+    """
+    from pyautoattack import AutoAttack
+
+    adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=ctx.seed, device=ctx.device)
+    adversary.attacks_to_run = [attack]
+    targets = min(9, ctx.num_classes - 1)  # as bench/plugins/autoattack.py
+    adversary.apgd_targeted.n_target_classes = targets
+    adversary.fab.n_target_classes = targets
+    with frozen(model):
+        x_adv, _ = adversary.run_standard_evaluation(batch.x.contiguous(), batch.y, batch_size=len(batch.y))
+    return x_adv
+
+
+def attack_cost(env: Env, rows: Rows) -> None:
+    n = env.n(env.size(32, 4))
+    batch, model, ctx = env.data.batch(torch.arange(n)), env.model, env.context()
+    n_queries = env.size(1000, 50)
+    with num_threads(THREADS):
+        PGD(eps=EPS, alpha=ALPHA, steps=1).run_batch(model, batch, ctx)  # warm-up
+        square = Square(eps=AA_EPS, n_queries=n_queries)
+        seconds, out = timed(lambda: square.run_batch(model, batch, ctx))
+        params = {"eps": AA_EPS, "n_queries": n_queries, "split": env.data.split}
+        row = rows.scope("square_plugin", n=n, batch_size=n, threads=THREADS, params=params)
+        row("seconds_per_image", seconds / n, "s/img")
+        row("robust_accuracy", float(out["robust"].mean()), "fraction")
+        for attack in tqdm(AA_COMPONENTS, desc="attack_cost", leave=False):
+            seconds, x_adv = timed(lambda a=attack: autoattack_component(model, batch, a, AA_EPS, ctx))
+            with torch.no_grad():
+                robust = (model(x_adv).argmax(1) == batch.y).float().mean().item()
+            params = {"eps": AA_EPS, "version": "standard", "attacks_to_run": [attack], "split": env.data.split}
+            row = rows.scope(f"autoattack:{attack}", n=n, batch_size=n, threads=THREADS, params=params)
+            row("seconds_per_image", seconds / n, "s/img")
+            row("robust_accuracy", robust, "fraction")

@@ -1,0 +1,192 @@
+"""Harness benchmarks: run_grid against a bare loop, data-loading share, Ray scaling, peak memory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import bench.runner
+from bench.data import ImageDataset
+from bench.plugins.attack_base import frozen
+from bench.plugins.base import predict
+from bench.plugins.pgd import pgd, random_start
+from bench.provenance import REPO_ROOT
+from bench.results import ResultsStore
+from benchmarks.attacks import ALPHA, EPS
+from benchmarks.common import THREADS, Env, Rows, num_threads, pgd_spec, run_grid_once, timed, write_suite
+
+
+def bare_pgd(env: Env, n: int, batch_size: int, steps: int) -> float:
+    """What the pgd plugin computes, without the harness: robust accuracy of PGD with per-example random starts."""
+    model, ctx, robust = env.model, env.context(), 0
+    for batch in env.data.batches(batch_size, torch.arange(n)):
+        correct = predict(model, batch.x, ctx) == batch.y
+        x, y = batch.x[correct], batch.y[correct]
+        start = random_start(x, batch.index[correct], EPS, "Linf", ctx.seed)
+        with frozen(model):
+            x_adv, _ = pgd(model, x, y, EPS, ALPHA, steps, "Linf", start, ctx.autocast)
+        robust += int((predict(model, x_adv, ctx) == y).sum())
+    return robust / n
+
+
+def harness_pgd(env: Env, suite: str, folder: Path) -> tuple[float, float]:
+    """(wall seconds, robust accuracy) of ``run_grid`` on the suite into a fresh results folder."""
+    out = Path(tempfile.mkdtemp(dir=folder))
+    seconds = run_grid_once(env, suite, out)
+    table = ResultsStore(out).read(Path(suite).stem)
+    return seconds, float(table.loc[table["metric"] == "robust_accuracy", "value"].item())
+
+
+def harness_overhead(env: Env, rows: Rows) -> None:
+    n, batch_size, steps, repeats = env.n(env.size(256, 8)), env.size(128, 8), env.size(10, 2), env.size(3, 1)
+    with tempfile.TemporaryDirectory() as tmp, num_threads(THREADS):
+        folder = Path(tmp)
+        suite = write_suite(folder, "bench-harness", n, batch_size, [pgd_spec(EPS, ALPHA, steps)])
+        warm = write_suite(folder, "bench-harness-warmup", min(n, 8), batch_size, [pgd_spec(EPS, ALPHA, 1)])
+        run_grid_once(env, warm, folder / "warmup")
+        bare_pgd(env, min(n, batch_size), batch_size, 1)
+        bare, harness = [], []
+        for _ in tqdm(range(repeats), desc="harness_overhead", leave=False):  # interleaved: drift hits both alike
+            bare.append(timed(lambda: bare_pgd(env, n, batch_size, steps)))
+            harness.append(harness_pgd(env, suite, folder))
+    t_bare, t_harness = statistics.median(t for t, _ in bare), statistics.median(t for t, _ in harness)
+    params = {"eps": EPS, "alpha": ALPHA, "steps": steps, "random_start": True, "split": env.data.split}
+    row = rows.scope("pgd", n=n, batch_size=batch_size, threads=THREADS, params={**params, "repeats": repeats})
+    row("harness_seconds", t_harness, "s")
+    row("bare_seconds", t_bare, "s")
+    row("overhead_fraction", t_harness / t_bare - 1, "fraction")
+    row("robust_accuracy_diff_pp", 100 * (harness[-1][1] - bare[-1][1]), "pp")
+
+
+@contextlib.contextmanager
+def clocked_data_access(totals: dict[str, float]) -> Iterator[None]:
+    """Accumulate the seconds spent in ``ImageDataset.batch`` and in the runner's ``load_dataset``."""
+    original_batch, original_load = ImageDataset.batch, bench.runner.load_dataset
+
+    def batch(self, index):
+        start = time.perf_counter()
+        try:
+            return original_batch(self, index)
+        finally:
+            totals["batch"] += time.perf_counter() - start
+
+    def load(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original_load(*args, **kwargs)
+        finally:
+            totals["load"] += time.perf_counter() - start
+
+    ImageDataset.batch, bench.runner.load_dataset = batch, load
+    try:
+        yield
+    finally:
+        ImageDataset.batch, bench.runner.load_dataset = original_batch, original_load
+
+
+def data_loading_share(env: Env, rows: Rows) -> None:
+    n, batch_size = env.n(env.size(5000, 32)), env.size(250, 16)
+    clean = [{"plugin": "clean"}]
+    with tempfile.TemporaryDirectory() as tmp, num_threads(THREADS):
+        folder = Path(tmp)
+        run_grid_once(
+            env, write_suite(folder, "bench-data-warmup", min(n, batch_size), batch_size, clean), folder / "w"
+        )
+        suite = write_suite(folder, "bench-data", n, batch_size, clean)
+        totals = {"batch": 0.0, "load": 0.0}
+        with clocked_data_access(totals):
+            total = run_grid_once(env, suite, folder / "run")
+    row = rows.scope("clean", n=n, batch_size=batch_size, threads=THREADS, params={"split": env.data.split})
+    row("data_loading_fraction", totals["batch"] / total, "fraction")
+    row("batch_seconds", totals["batch"], "s")
+    row("load_dataset_seconds", totals["load"], "s")
+    row("total_seconds", total, "s")
+
+
+def ray_scaling(env: Env, rows: Rows) -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        print(f"ray_scaling skipped: Ray is not importable ({exc}); pip install 'ribench[ray]'", file=sys.stderr)
+        return
+    from bench.executors import EXECUTORS
+
+    n, shard, steps = env.n(env.size(256, 16)), env.size(32, 4), env.size(5, 1)
+    plugins = [{"plugin": "clean"}, pgd_spec(EPS, ALPHA, steps)]
+    shards = len(plugins) * -(-n // shard)
+    params = {"eps": EPS, "alpha": ALPHA, "steps": steps, "plugins": ["clean", "pgd"], "shard_size": shard}
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        suite = write_suite(folder, "bench-ray", n, shard, plugins)
+        warm = write_suite(folder, "bench-ray-warmup", min(n, 4 * shard), shard, plugins)  # >= 2 shards per worker
+        for cpus in tqdm((1, 2), desc="ray_scaling", leave=False):
+            start = time.perf_counter()
+            executor = EXECUTORS.create("ray", num_cpus=cpus)
+            startup = time.perf_counter() - start
+            try:
+                warmup = run_grid_once(env, warm, folder / f"warmup-{cpus}", executor, shard)
+                seconds[cpus] = run_grid_once(env, suite, folder / f"run-{cpus}", executor, shard)
+            finally:
+                executor.close()
+            row = rows.scope(f"num_cpus={cpus}", n=n, batch_size=shard, threads=cpus, params=params)
+            row("startup_seconds", startup, "s")
+            row("warmup_seconds", warmup, "s")
+            row("seconds", seconds[cpus], "s")
+            row("shards_per_second", shards / seconds[cpus], "shards/s")
+    row = rows.scope("num_cpus=2", n=n, batch_size=shard, threads=2, params=params)
+    row("speedup_2_cpus", seconds[1] / seconds[2], "ratio")
+
+
+def memory_child(spec_json: str) -> None:
+    """Run in a fresh interpreter: load the model and data (``baseline``) or run a suite; print own peak RSS (KB)."""
+    spec = json.loads(spec_json)
+    torch.set_num_threads(spec["threads"])
+    import pyarrow.parquet  # noqa: F401  (the run writes parquet: the baseline holds the same libraries)
+
+    if spec["suite"] is None:
+        env = Env(model_name=spec["model"])
+        _ = env.model, env.data  # load both, nothing else
+    else:
+        run_grid_once(Env(model_name=spec["model"]), spec["suite"], Path(spec["out"]))
+    print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def child_peak_rss_mb(env: Env, suite: str | None, out: Path) -> float:
+    """Peak RSS of a child process (its own ``RUSAGE_SELF``, so earlier children cannot mask it)."""
+    spec = json.dumps({"model": env.model_name, "suite": suite, "out": str(out), "threads": THREADS})
+    code = "import sys; from benchmarks.harness import memory_child; memory_child(sys.argv[1])"
+    done = subprocess.run(
+        [sys.executable, "-c", code, spec], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"peak_memory child failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["maxrss_kb"] / 1024
+
+
+def peak_memory(env: Env, rows: Rows) -> None:
+    n, small, batch_size = env.n(env.size(10_000, 256)), env.n(env.size(500, 64)), 250
+    plugins = [{"plugin": "clean"}, pgd_spec(EPS, ALPHA, 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        baseline = child_peak_rss_mb(env, None, folder / "baseline")
+        small_peak = child_peak_rss_mb(env, write_suite(folder, "bench-mem-small", small, batch_size, plugins), folder)
+        peak = child_peak_rss_mb(env, write_suite(folder, "bench-mem", n, batch_size, plugins), folder)
+    params = {"eps": EPS, "alpha": ALPHA, "steps": 1, "plugins": ["clean", "pgd"], "split": env.data.split}
+    row = rows.scope("pgd-1", n=n, batch_size=batch_size, threads=THREADS, params={**params, "n_small": small})
+    row("baseline_rss_mb", baseline, "MB")
+    row("peak_rss_mb", peak, "MB")
+    row("run_overhead_mb", peak - baseline, "MB")
+    row("peak_rss_mb_small_run", small_peak, "MB")
+    row("growth_mb_vs_small_run", peak - small_peak, "MB")
