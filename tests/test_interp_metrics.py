@@ -172,8 +172,8 @@ def test_road_fill_is_linear_interpolation_of_a_smooth_image():
 # ---------- CAMs ----------
 
 
-def test_target_layer_of_small_cnn_is_stage3(tiny_model):
-    assert target_layer(tiny_model) is tiny_model.backbone.stage3
+def test_target_layer_of_small_cnn_is_the_last_block_of_stage3(tiny_model):
+    assert target_layer(tiny_model) is tiny_model.backbone.stage3[-1]
 
 
 def test_auto_method_picks_native_for_topgap_and_gradcam_otherwise(tiny_model, tiny_topgap_model):
