@@ -176,7 +176,8 @@ def child_peak_rss_mb(env: Env, suite: str | None, out: Path) -> float:
 
 
 def peak_memory(env: Env, rows: Rows) -> None:
-    n, small, batch_size = env.n(env.size(10_000, 256)), env.n(env.size(500, 64)), 250
+    batch_size = env.size(250, 64)
+    n, small = env.n(env.size(10_000, 256)), env.n(2 * batch_size)  # the small run has the same batch size
     plugins = [{"plugin": "clean"}, pgd_spec(EPS, ALPHA, 1)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
