@@ -92,8 +92,12 @@ def scaling_threads(env: Env, rows: Rows) -> None:
     row("speedup_2_threads", speed[2] / speed[1], "ratio")
 
 
-def autoattack_component(model: torch.nn.Module, batch: Batch, attack: str, eps: float, ctx: Context) -> torch.Tensor:
+def autoattack_component(
+    model: torch.nn.Module, batch: Batch, attack: str, eps: float, ctx: Context, budget: int | None = None
+) -> torch.Tensor:
     """One AutoAttack component alone, with the 'standard' settings the autoattack plugin runs it with.
+
+    ``budget`` (quick mode only) cuts APGD and FAB to that many iterations and Square to 5x as many queries.
 
     ``version='custom'`` would leave APGD-CE and FAB at 5 restarts; pyautoattack's own
     ``run_standard_evaluation_individual`` does what this does: standard settings, ``attacks_to_run = [attack]``.
@@ -107,6 +111,9 @@ def autoattack_component(model: torch.nn.Module, batch: Batch, attack: str, eps:
     targets = min(9, ctx.num_classes - 1)  # as bench/plugins/autoattack.py
     adversary.apgd_targeted.n_target_classes = targets
     adversary.fab.n_target_classes = targets
+    if budget is not None:
+        adversary.apgd.n_iter = adversary.apgd_targeted.n_iter = adversary.fab.n_iter = budget
+        adversary.square.n_queries = 5 * budget
     with frozen(model):
         x_adv, _ = adversary.run_standard_evaluation(batch.x.contiguous(), batch.y, batch_size=len(batch.y))
     return x_adv
@@ -115,7 +122,7 @@ def autoattack_component(model: torch.nn.Module, batch: Batch, attack: str, eps:
 def attack_cost(env: Env, rows: Rows) -> None:
     n = env.n(env.size(32, 4))
     batch, model, ctx = env.data.batch(torch.arange(n)), env.model, env.context()
-    n_queries = env.size(1000, 50)
+    n_queries, budget = env.size(1000, 50), env.size(None, 10)  # budget: AutoAttack's iterations, standard in full
     with num_threads(THREADS):
         PGD(eps=EPS, alpha=ALPHA, steps=1).run_batch(model, batch, ctx)  # warm-up
         square = Square(eps=AA_EPS, n_queries=n_queries)
@@ -125,10 +132,11 @@ def attack_cost(env: Env, rows: Rows) -> None:
         row("seconds_per_image", seconds / n, "s/img")
         row("robust_accuracy", float(out["robust"].mean()), "fraction")
         for attack in tqdm(AA_COMPONENTS, desc="attack_cost", leave=False):
-            seconds, x_adv = timed(lambda a=attack: autoattack_component(model, batch, a, AA_EPS, ctx))
+            seconds, x_adv = timed(lambda a=attack: autoattack_component(model, batch, a, AA_EPS, ctx, budget))
             with torch.no_grad():
                 robust = (model(x_adv).argmax(1) == batch.y).float().mean().item()
             params = {"eps": AA_EPS, "version": "standard", "attacks_to_run": [attack], "split": env.data.split}
+            params |= {} if budget is None else {"n_iter": budget, "square_n_queries": 5 * budget}
             row = rows.scope(f"autoattack:{attack}", n=n, batch_size=n, threads=THREADS, params=params)
             row("seconds_per_image", seconds / n, "s/img")
             row("robust_accuracy", robust, "fraction")

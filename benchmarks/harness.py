@@ -17,20 +17,23 @@ import torch
 from tqdm import tqdm
 
 import bench.runner
-from bench.data import ImageDataset
+from bench.data import ImageDataset, load_dataset
 from bench.plugins.attack_base import frozen
 from bench.plugins.base import predict
 from bench.plugins.pgd import pgd, random_start
 from bench.provenance import REPO_ROOT
+from bench.registry import MODELS
 from bench.results import ResultsStore
 from benchmarks.attacks import ALPHA, EPS
 from benchmarks.common import THREADS, Env, Rows, num_threads, pgd_spec, run_grid_once, timed, write_suite
 
 
 def bare_pgd(env: Env, n: int, batch_size: int, steps: int) -> float:
-    """What the pgd plugin computes, without the harness: robust accuracy of PGD with per-example random starts."""
-    model, ctx, robust = env.model, env.context(), 0
-    for batch in env.data.batches(batch_size, torch.arange(n)):
+    """What the pgd plugin computes, as a hand-written script would: load the model and the data (as ``run_grid``
+    does), then PGD with the plugin's per-example random starts on the clean-correct images; the robust accuracy."""
+    model = MODELS.create(env.model_name, device=env.device).eval()
+    data, ctx, robust = load_dataset("cifar10", "test"), env.context(), 0
+    for batch in data.batches(batch_size, torch.arange(n)):
         correct = predict(model, batch.x, ctx) == batch.y
         x, y = batch.x[correct], batch.y[correct]
         start = random_start(x, batch.index[correct], EPS, "Linf", ctx.seed)
@@ -149,6 +152,20 @@ def ray_scaling(env: Env, rows: Rows) -> None:
     row("speedup_2_cpus", seconds[1] / seconds[2], "ratio")
 
 
+def own_peak_rss_kb() -> int:
+    """This process's peak RSS since its exec: ``VmHWM`` on Linux.
+
+    ``ru_maxrss`` (``RUSAGE_SELF`` here or ``RUSAGE_CHILDREN`` in the parent) is useless for a child: Linux carries
+    the parent's RSS at fork over into it, so every child would report at least the (large) parent's size.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS: Linux has VmHWM
+
+
 def memory_child(spec_json: str) -> None:
     """Run in a fresh interpreter: load the model and data (``baseline``) or run a suite; print own peak RSS (KB)."""
     spec = json.loads(spec_json)
@@ -160,34 +177,46 @@ def memory_child(spec_json: str) -> None:
         _ = env.model, env.data  # load both, nothing else
     else:
         run_grid_once(Env(model_name=spec["model"]), spec["suite"], Path(spec["out"]))
-    print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"peak_rss_kb": own_peak_rss_kb()}))
 
 
-def child_peak_rss_mb(env: Env, suite: str | None, out: Path) -> float:
-    """Peak RSS of a child process (its own ``RUSAGE_SELF``, so earlier children cannot mask it)."""
+def spawn_memory_child(env: Env, suite: str | None, out: Path) -> subprocess.Popen:
     spec = json.dumps({"model": env.model_name, "suite": suite, "out": str(out), "threads": THREADS})
     code = "import sys; from benchmarks.harness import memory_child; memory_child(sys.argv[1])"
-    done = subprocess.run(
-        [sys.executable, "-c", code, spec], cwd=REPO_ROOT, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"peak_memory child failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["maxrss_kb"] / 1024
+    pipe = subprocess.PIPE
+    return subprocess.Popen([sys.executable, "-c", code, spec], cwd=REPO_ROOT, stdout=pipe, stderr=pipe, text=True)
+
+
+def children_peak_rss_mb(env: Env, suites: list[str | None], out: Path) -> list[float]:
+    """Peak RSS of one child process per suite (None: load only), as each measures it itself (``own_peak_rss_kb``).
+
+    The children run at the same time: each one's own peak does not depend on the others.
+    """
+    peaks = []
+    for child in [spawn_memory_child(env, suite, out) for suite in suites]:
+        stdout, stderr = child.communicate()
+        if child.returncode != 0:
+            raise RuntimeError(f"peak_memory child failed ({child.returncode}):\n{stderr[-2000:]}")
+        peaks.append(json.loads(stdout.strip().splitlines()[-1])["peak_rss_kb"] / 1024)
+    return peaks
 
 
 def peak_memory(env: Env, rows: Rows) -> None:
     batch_size = env.size(250, 64)
     n, small = env.n(env.size(10_000, 256)), env.n(2 * batch_size)  # the small run has the same batch size
     plugins = [{"plugin": "clean"}, pgd_spec(EPS, ALPHA, 1)]
+    sizes = {"full": n} if env.quick else {"full": n, "small": small}  # quick: one child fewer, nothing to compare
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        baseline = child_peak_rss_mb(env, None, folder / "baseline")
-        small_peak = child_peak_rss_mb(env, write_suite(folder, "bench-mem-small", small, batch_size, plugins), folder)
-        peak = child_peak_rss_mb(env, write_suite(folder, "bench-mem", n, batch_size, plugins), folder)
+        suites = [
+            write_suite(folder, f"bench-memory-{name}", size, batch_size, plugins) for name, size in sizes.items()
+        ]
+        baseline, peak, *small_peak = children_peak_rss_mb(env, [None, *suites], folder)
     params = {"eps": EPS, "alpha": ALPHA, "steps": 1, "plugins": ["clean", "pgd"], "split": env.data.split}
     row = rows.scope("pgd-1", n=n, batch_size=batch_size, threads=THREADS, params={**params, "n_small": small})
     row("baseline_rss_mb", baseline, "MB")
     row("peak_rss_mb", peak, "MB")
     row("run_overhead_mb", peak - baseline, "MB")
-    row("peak_rss_mb_small_run", small_peak, "MB")
-    row("growth_mb_vs_small_run", peak - small_peak, "MB")
+    if small_peak:
+        row("peak_rss_mb_small_run", small_peak[0], "MB")
+        row("growth_mb_vs_small_run", peak - small_peak[0], "MB")

@@ -107,3 +107,17 @@ def test_autoattack_rows_on_a_few_images(tiny_model, results_dir):
     assert aa["robust_accuracy"] <= clean
     assert aa["max_distance"] <= 8 / 255 + 1e-6
     assert '"version":"standard"' in table[table.plugin == "autoattack"]["params"].iloc[0]
+
+
+def test_autoattack_runs_on_channels_last_batches_with_survivors(tiny_model):
+    """pyautoattack's zero-gradient check .view()s gradients: channels_last batches must not reach it as they are."""
+    from bench.data.cifar import embedded_sample
+    from bench.plugins import Context
+    from bench.plugins.autoattack import AutoAttackPlugin
+
+    data = embedded_sample()
+    batch = data.batch(torch.arange(4))
+    assert not batch.x.is_contiguous()  # the dataset hands out channels_last batches
+    ctx = Context(seed=0, device="cpu", precision="fp32", dataset=data)
+    columns = AutoAttackPlugin(eps=0.05 / 255).run_batch(tiny_model, batch, ctx)
+    assert columns["robust"].any()  # some images survive APGD-CE, so the later attacks ran too

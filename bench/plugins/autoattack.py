@@ -53,7 +53,8 @@ class AutoAttackPlugin(AttackPlugin):
         logger = logging.getLogger("auto-attack")
         logger.addHandler(handler)
         try:
-            x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=len(x))
+            # contiguous: pyautoattack's check_zero_gradients calls .view on gradients shaped like channels_last x
+            x_adv, _ = adversary.run_standard_evaluation(x.contiguous(), y, batch_size=len(x))
         finally:
             logger.removeHandler(handler)
         self._warnings.extend(handler.messages)
