@@ -173,7 +173,7 @@ class UnitFinisher:
         self.bar = tqdm(total=sum(u.job.n_examples for u in units), unit="img", disable=not progress, file=sys.stderr)
         for unit in units:  # parts already on disk from a killed run
             missing = self.missing[unit.key.unit]
-            self.bar.update(unit.job.n_examples - _examples(unit.job, missing))
+            self.bar.update(unit.job.n_examples - unit.job.examples_in(missing))
             if not missing:
                 self.finish(unit)
 
@@ -211,10 +211,6 @@ class UnitFinisher:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _examples(job: ShardJob, starts: set[int]) -> int:
-    return sum(min(job.batch_size, job.n - s) for s in starts)
 
 
 def run_grid(

@@ -36,7 +36,11 @@ class ShardJob:
 
     @property
     def n_examples(self) -> int:
-        return sum(min(self.batch_size, self.n - s) for s in self.starts)
+        return self.examples_in(self.starts)
+
+    def examples_in(self, starts: Iterable[int]) -> int:
+        """Number of examples in the batches starting at ``starts`` (the last batch may be short)."""
+        return sum(min(self.batch_size, self.n - s) for s in starts)
 
     def without_payload(self) -> ShardJob:
         """The job minus model and dataset, which a distributed executor ships once per run, not per shard."""

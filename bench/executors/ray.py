@@ -53,12 +53,16 @@ class RayExecutor(Executor):
 
     def run(self, jobs: list[ShardJob], on_batch: BatchCallback) -> None:
         refs: dict[int, Any] = {}  # id(object) -> object ref: each model and dataset is put once
+
+        def put_once(obj: Any) -> Any:
+            if id(obj) not in refs:
+                refs[id(obj)] = self.ray.put(obj)
+            return refs[id(obj)]
+
         pending = {}
         for job in jobs:
-            model_ref = refs.setdefault(id(job.model), self.ray.put(job.model))
-            data_ref = refs.setdefault(id(job.data), self.ray.put(job.data))
-            ref = self._remote.remote(job.without_payload(), model_ref, data_ref, self.cpus_per_task)
-            pending[ref] = job
+            payload = put_once(job.model), put_once(job.data)
+            pending[self._remote.remote(job.without_payload(), *payload, self.cpus_per_task)] = job
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
