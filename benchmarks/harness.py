@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import resource
 import statistics
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 import bench.runner
 from bench.data import ImageDataset, load_dataset
+from bench.executors.base import release_freed_memory
 from bench.plugins.attack_base import frozen
 from bench.plugins.base import predict
 from bench.plugins.pgd import pgd, random_start
@@ -152,8 +154,8 @@ def ray_scaling(env: Env, rows: Rows) -> None:
     row("speedup_2_cpus", seconds[1] / seconds[2], "ratio")
 
 
-def own_peak_rss_kb() -> int:
-    """This process's peak RSS since its exec: ``VmHWM`` on Linux.
+def own_rss_kb(field: str = "VmHWM") -> int:
+    """This process's peak (``VmHWM``) or current (``VmRSS``) resident size since its exec, on Linux.
 
     ``ru_maxrss`` (``RUSAGE_SELF`` here or ``RUSAGE_CHILDREN`` in the parent) is useless for a child: Linux carries
     the parent's RSS at fork over into it, so every child would report at least the (large) parent's size.
@@ -161,13 +163,14 @@ def own_peak_rss_kb() -> int:
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux, bytes on macOS: Linux has VmHWM
 
 
 def memory_child(spec_json: str) -> None:
-    """Run in a fresh interpreter: load the model and data (``baseline``) or run a suite; print own peak RSS (KB)."""
+    """Run in a fresh interpreter: load the model and data (``baseline``) or run a suite; print own peak RSS and
+    the RSS left once the run's objects are gone and freed heap memory is returned (KB)."""
     spec = json.loads(spec_json)
     torch.set_num_threads(spec["threads"])
     import pyarrow.parquet  # noqa: F401  (the run writes parquet: the baseline holds the same libraries)
@@ -177,7 +180,9 @@ def memory_child(spec_json: str) -> None:
         _ = env.model, env.data  # load both, nothing else
     else:
         run_grid_once(Env(model_name=spec["model"]), spec["suite"], Path(spec["out"]))
-    print(json.dumps({"peak_rss_kb": own_peak_rss_kb()}))
+    gc.collect()
+    release_freed_memory()
+    print(json.dumps({"peak_rss_kb": own_rss_kb("VmHWM"), "retained_rss_kb": own_rss_kb("VmRSS")}))
 
 
 def spawn_memory_child(env: Env, suite: str | None, out: Path) -> subprocess.Popen:
@@ -187,18 +192,17 @@ def spawn_memory_child(env: Env, suite: str | None, out: Path) -> subprocess.Pop
     return subprocess.Popen([sys.executable, "-c", code, spec], cwd=REPO_ROOT, stdout=pipe, stderr=pipe, text=True)
 
 
-def children_peak_rss_mb(env: Env, suites: list[str | None], out: Path) -> list[float]:
-    """Peak RSS of one child process per suite (None: load only), as each measures it itself (``own_peak_rss_kb``).
-
-    The children run at the same time: each one's own peak does not depend on the others.
-    """
-    peaks = []
+def children_rss_mb(env: Env, suites: list[str | None], out: Path) -> list[dict[str, float]]:
+    """Peak and retained RSS (MB) of one child process per suite (None: load only), as each measures it itself
+    (``own_rss_kb``). The children run at the same time: each one's own numbers do not depend on the others."""
+    measured = []
     for child in [spawn_memory_child(env, suite, out) for suite in suites]:
         stdout, stderr = child.communicate()
         if child.returncode != 0:
             raise RuntimeError(f"peak_memory child failed ({child.returncode}):\n{stderr[-2000:]}")
-        peaks.append(json.loads(stdout.strip().splitlines()[-1])["peak_rss_kb"] / 1024)
-    return peaks
+        kb = json.loads(stdout.strip().splitlines()[-1])
+        measured.append({key.removesuffix("_kb"): value / 1024 for key, value in kb.items()})
+    return measured
 
 
 def peak_memory(env: Env, rows: Rows) -> None:
@@ -211,12 +215,15 @@ def peak_memory(env: Env, rows: Rows) -> None:
         suites = [
             write_suite(folder, f"bench-memory-{name}", size, batch_size, plugins) for name, size in sizes.items()
         ]
-        baseline, peak, *small_peak = children_peak_rss_mb(env, [None, *suites], folder)
+        baseline, full, *small_run = children_rss_mb(env, [None, *suites], folder)
     params = {"eps": EPS, "alpha": ALPHA, "steps": 1, "plugins": ["clean", "pgd"], "split": env.data.split}
     row = rows.scope("pgd-1", n=n, batch_size=batch_size, threads=THREADS, params={**params, "n_small": small})
-    row("baseline_rss_mb", baseline, "MB")
-    row("peak_rss_mb", peak, "MB")
-    row("run_overhead_mb", peak - baseline, "MB")
-    if small_peak:
-        row("peak_rss_mb_small_run", small_peak[0], "MB")
-        row("growth_mb_vs_small_run", peak - small_peak[0], "MB")
+    row("baseline_rss_mb", baseline["peak_rss"], "MB")
+    row("peak_rss_mb", full["peak_rss"], "MB")
+    row("run_overhead_mb", full["peak_rss"] - baseline["peak_rss"], "MB")
+    row("retained_rss_mb", full["retained_rss"], "MB")
+    if small_run:
+        row("peak_rss_mb_small_run", small_run[0]["peak_rss"], "MB")
+        row("growth_mb_vs_small_run", full["peak_rss"] - small_run[0]["peak_rss"], "MB")
+        row("retained_rss_mb_small_run", small_run[0]["retained_rss"], "MB")
+        row("retained_growth_mb_vs_small_run", full["retained_rss"] - small_run[0]["retained_rss"], "MB")

@@ -18,6 +18,7 @@ GOALS = {  # (benchmark, metric) -> (text, check)
     ("pgd_vs_torchattacks", "robust_accuracy_diff_pp"): ("within ±0.5", lambda v: abs(v) <= 0.5),
     ("harness_overhead", "overhead_fraction"): ("≤ 0.05", lambda v: v <= 0.05),
     ("harness_overhead", "robust_accuracy_diff_pp"): ("= 0", lambda v: v == 0),
+    ("peak_memory", "retained_growth_mb_vs_small_run"): ("≤ 50", lambda v: v <= 50),
 }
 
 

@@ -70,7 +70,8 @@ class PGD(AttackPlugin):
             raise ValueError(f"pgd norm must be Linf or L2, not {self.norm}")
         best = x.clone()
         alive = torch.ones(len(x), dtype=torch.bool, device=x.device)
-        for restart in range(max(1, self.restarts)):
+        restarts = max(1, self.restarts)
+        for restart in range(restarts):
             idx = alive.nonzero().flatten()
             if len(idx) == 0:
                 break
@@ -81,8 +82,8 @@ class PGD(AttackPlugin):
                 else xs
             )
             x_adv, _ = pgd(model, xs, ys, self.eps, self.alpha, self.steps, self.norm, start, ctx.autocast)
-            with torch.no_grad(), ctx.autocast():
-                fooled = model(x_adv).argmax(1) != ys
             best[idx] = x_adv  # keep the last restart's image for survivors, the fooling one otherwise
-            alive[idx[fooled]] = False
+            if restart + 1 < restarts:  # the caller predicts on the result: the last restart needs no extra pass
+                with torch.no_grad(), ctx.autocast():
+                    alive[idx[model(x_adv).argmax(1) != ys]] = False
         return best
