@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -28,14 +29,21 @@ def as_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def merge(path: Path, rows: list[dict]) -> pd.DataFrame:
-    """Add rows to the parquet at ``path``; a row replaces an old one with the same (benchmark, variant, metric,
-    params)."""
+    """Add one run's rows to the parquet at ``path``: they replace every earlier row of the same benchmarks and
+    mode (full or quick), so the file holds the latest run of each benchmark and nothing stale."""
     frame = as_frame(rows)
     if path.exists():
-        frame = pd.concat([as_frame(pd.read_parquet(path).to_dict("records")), frame], ignore_index=True)
+        old = as_frame(pd.read_parquet(path).to_dict("records"))
+        rerun = set(zip(frame["benchmark"], frame["params"].map(_mode), strict=True))
+        stale = [(b, _mode(p)) in rerun for b, p in zip(old["benchmark"], old["params"], strict=True)]
+        frame = pd.concat([old[~pd.Series(stale, index=old.index, dtype=bool)], frame], ignore_index=True)
     frame = frame.drop_duplicates(KEY, keep="last").reset_index(drop=True)
     atomic_write_parquet(frame, path)
     return frame
+
+
+def _mode(params: str) -> str:
+    return json.loads(params).get("mode", "full")
 
 
 def _value(value: float) -> str:

@@ -20,3 +20,15 @@ def test_quick_benchmarks_write_tidy_rows(tiny_model, tmp_path):
     exact = rows[(rows["variant"] == "random_start=False") & (rows["metric"] == "robust_accuracy_diff_pp")]
     assert exact["value"].tolist() == [0.0]
     assert len(merge(out, rows.to_dict("records"))) == len(rows)  # rerun rows replace, never add to, old ones
+
+
+def test_a_rerun_replaces_all_earlier_rows_of_its_benchmarks_only(tmp_path):
+    def row(benchmark, variant, params, value):
+        return {"benchmark": benchmark, "variant": variant, "metric": "m", "value": value, "params": params}
+
+    out = tmp_path / "results.parquet"
+    merge(out, [row("a", "old-variant", '{"mode":"full","repeats":3}', 1.0), row("b", "v", '{"mode":"full"}', 2.0)])
+    merge(out, [row("a", "v", '{"mode":"quick"}', 9.0)])  # a quick run leaves the full rows alone
+    frame = merge(out, [row("a", "new-variant", '{"mode":"full","repeats":5}', 3.0)])
+    got = sorted(zip(frame["benchmark"], frame["variant"], frame["value"], strict=True))
+    assert got == [("a", "new-variant", 3.0), ("a", "v", 9.0), ("b", "v", 2.0)]
