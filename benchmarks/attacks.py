@@ -10,6 +10,7 @@ from tqdm import tqdm
 from bench.data import Batch
 from bench.plugins import Context
 from bench.plugins.attack_base import frozen
+from bench.plugins.autoattack import build_adversary
 from bench.plugins.pgd import PGD
 from bench.plugins.square import Square
 from benchmarks.common import THREADS, Env, Rows, num_threads, timed
@@ -119,13 +120,8 @@ def autoattack_component(
     The images are made contiguous: APGD-T and FAB ``.view`` gradients, which fails on the channels_last batches
     of ``ImageDataset.batch``.
     """
-    from pyautoattack import AutoAttack
-
-    adversary = AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=ctx.seed, device=ctx.device)
+    adversary = build_adversary(model, "Linf", eps, "standard", ctx)
     adversary.attacks_to_run = [attack]
-    targets = min(9, ctx.num_classes - 1)  # as bench/plugins/autoattack.py
-    adversary.apgd_targeted.n_target_classes = targets
-    adversary.fab.n_target_classes = targets
     if budget is not None:
         adversary.apgd.n_iter = adversary.apgd_targeted.n_iter = adversary.fab.n_iter = budget
         adversary.square.n_queries = 5 * budget

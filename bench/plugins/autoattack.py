@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from bench.plugins.attack_base import AttackPlugin
 from bench.plugins.base import Context, register_plugin
@@ -24,6 +26,17 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+def build_adversary(model: torch.nn.Module, norm: str, eps: float, version: str, ctx: Context) -> Any:
+    """pyautoattack's ``AutoAttack`` as the plugin runs it: the run's seed, min(9, classes - 1) target classes."""
+    from pyautoattack import AutoAttack
+
+    adversary = AutoAttack(model, norm=norm, eps=eps, version=version, seed=ctx.seed, device=ctx.device)
+    targets = min(9, ctx.num_classes - 1)
+    adversary.apgd_targeted.n_target_classes = targets
+    adversary.fab.n_target_classes = targets
+    return adversary
 
 
 @register_plugin
@@ -41,14 +54,7 @@ class AutoAttackPlugin(AttackPlugin):
         return {"eps": self.eps, "norm": self.norm, "version": self.version, "pyautoattack": md.version("pyautoattack")}
 
     def attack(self, model, x, y, index, ctx: Context):
-        from pyautoattack import AutoAttack
-
-        adversary = AutoAttack(
-            model, norm=self.norm, eps=self.eps, version=self.version, seed=ctx.seed, device=ctx.device
-        )
-        targets = min(9, ctx.num_classes - 1)
-        adversary.apgd_targeted.n_target_classes = targets
-        adversary.fab.n_target_classes = targets
+        adversary = build_adversary(model, self.norm, self.eps, self.version, ctx)
         handler = _Collect()
         logger = logging.getLogger("auto-attack")
         logger.addHandler(handler)
