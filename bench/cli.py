@@ -32,14 +32,16 @@ def train(
     lr: float = typer.Option(0.2, help="Peak learning rate of the cyclic (triangular) schedule."),
     weight_decay: float = typer.Option(5e-4, help="SGD weight decay (not applied to biases and BN)."),
     k: int = typer.Option(64, help="Top-GAP: number of top CAM positions averaged per class."),
-    lambda_l1: float = typer.Option(1.0, help="Top-GAP: weight of mean|CAM| in the loss."),
-    num_maps: int = typer.Option(2, help="Top-GAP: number of last backbone maps tapped by the FPN head."),
-    fpn_channels: int = typer.Option(256, help="Top-GAP: filters of each 3x3 lateral conv."),
+    lambda_l1: float = typer.Option(1.0, help="Top-GAP: weight of ||CAM||_1 in the loss."),
+    l1_reduction: str = typer.Option("mean", help="Top-GAP: ||CAM||_1 as the entry mean ('mean') or per-image sum."),
+    num_maps: int | None = typer.Option(None, help="Top-GAP: backbone maps tapped by the FPN head [per-arch default]."),
+    fpn_channels: int | None = typer.Option(None, help="Top-GAP: filters of each 3x3 lateral [per-arch default]."),
     seed: int = typer.Option(0, help="Seed for init, shuffling and augmentation."),
     bf16: bool = typer.Option(True, help="bf16 autocast on CPU (about 2x faster here)."),
     init_from: str | None = typer.Option(None, help="Initialize the backbone from this zoo model."),
     data_root: str | None = typer.Option(None, envvar="RIBENCH_DATA", help="Folder with the dataset files."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
+    abort_below: float = typer.Option(0.0, help="Stop when an epoch's training accuracy (from epoch 2) is below this."),
     resume: bool = typer.Option(True, help="Resume from runs/NAME/last.pt when it exists."),
     hp: list[str] = typer.Option([], "--hp", help="Extra method hyper-parameter KEY=VALUE (repeatable; YAML scalar)."),
 ) -> None:
@@ -64,9 +66,10 @@ def train(
         bf16=bf16,
         data_root=data_root,
         init_from=init_from,
+        abort_below=abort_below,
     )
     hparams = (
-        {"k": k, "lambda_l1": lambda_l1, "num_maps": num_maps, "fpn_channels": fpn_channels}
+        {"k": k, "lambda_l1": lambda_l1, "l1_reduction": l1_reduction, "num_maps": num_maps, "fpn_channels": fpn_channels}
         if method == "topgap"
         else {}
     )

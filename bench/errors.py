@@ -13,6 +13,7 @@ from bench.registry import UnknownNameError
 from bench.report.common import ReportError
 from bench.runner import BadModelError
 from bench.suites import SuiteError
+from bench.train import TrainingCollapsed
 
 USER_ERRORS = (
     UnknownNameError,
@@ -23,6 +24,7 @@ USER_ERRORS = (
     FileExistsError,
     FileNotFoundError,
     ReportError,
+    TrainingCollapsed,
 )
 
 

@@ -44,6 +44,30 @@ def provenance(device: str) -> dict[str, str | int]:
     }
 
 
+@functools.cache
+def machine() -> str:
+    """The CPU model, its cores and whether it has bf16 matrix units, e.g. "AMD EPYC, 2 cores, no AMX/AVX512-BF16".
+
+    Cards and benchmark rows record it: CPUs differ between machines, and bf16 is fast only with AMX or AVX512-BF16.
+    """
+    import os
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    fast_bf16 = [f for f in ("amx_bf16", "avx512_bf16") if f in flags]
+    bf16 = "+".join(fast_bf16) if fast_bf16 else "no AMX/AVX512-BF16"
+    return f"{model}, {os.cpu_count()} cores, {bf16}"
+
+
 def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

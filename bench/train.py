@@ -19,7 +19,7 @@ from bench.data import ImageDataset, load_dataset
 from bench.methods import METHODS
 from bench.models.classifier import Classifier, build_classifier
 from bench.models.zoo import save_model, zoo_root
-from bench.provenance import git_commit, utc_now
+from bench.provenance import git_commit, machine, utc_now
 from bench.registry import ARCHS, DATASETS
 
 
@@ -40,6 +40,11 @@ class TrainConfig:
     data_root: str | None = None
     init_from: str | None = None
     eval_split: str = "test"
+    abort_below: float = 0.0  # stop when an epoch's training accuracy is below this (a collapsed run), from epoch 2
+
+
+class TrainingCollapsed(RuntimeError):
+    """Training accuracy fell below ``--abort-below``: the run stops and writes no zoo entry."""
 
 
 def augment(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
@@ -85,11 +90,11 @@ def _checkpoint_path(cfg: TrainConfig) -> Path:
     return Path("runs") / cfg.name / "last.pt"
 
 
-def _load_checkpoint(path: Path, model: Classifier, opt: torch.optim.Optimizer) -> tuple[int, float]:
+def _load_checkpoint(path: Path, model: Classifier, opt: torch.optim.Optimizer) -> tuple[int, float, list[dict]]:
     state = torch.load(path, weights_only=True)  # our own file; weights_only keeps it unpickle-free
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
-    return int(state["epoch"]), float(state["wall_seconds"])
+    return int(state["epoch"]), float(state["wall_seconds"]), list(state.get("history", []))
 
 
 def _init_backbone(model: Classifier, zoo_name: str) -> list[str]:
@@ -126,6 +131,7 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
     git_commit()  # cached now: the card records the commit the run started from
     torch.manual_seed(cfg.seed)
     method = METHODS.create(cfg.method, **hparams)
+    method.configure_for(cfg.arch)
     meta = DATASETS.entry(cfg.dataset).meta
     train_split = "trainval" if cfg.dataset == "pets3" else "train"
     train_data = load_dataset(cfg.dataset, train_split, cfg.data_root)
@@ -148,27 +154,41 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
         nesterov=True,
     )
     ckpt = _checkpoint_path(cfg)
-    start_epoch, wall = _load_checkpoint(ckpt, model, opt) if resume and ckpt.exists() else (0, 0.0)
+    start_epoch, wall, history = _load_checkpoint(ckpt, model, opt) if resume and ckpt.exists() else (0, 0.0, [])
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(cfg.seed)
     pad = max(4, train_data.images.shape[1] // 8)
     for epoch in range(start_epoch, cfg.epochs):
         generator.manual_seed(cfg.seed * 1000 + epoch)  # resume-stable shuffling/augmentation
-        wall += _train_epoch(model, method, opt, train_data, cfg, epoch, steps_per_epoch, total, pad, generator)
+        stats = _train_epoch(model, method, opt, train_data, cfg, epoch, steps_per_epoch, total, pad, generator)
+        wall += stats["seconds"]
+        history.append({"epoch": epoch + 1, **stats})
         ckpt.parent.mkdir(parents=True, exist_ok=True)
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "wall_seconds": wall}
+        state = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch + 1,
+            "wall_seconds": wall,
+            "history": history,
+        }
         torch.save(state, ckpt.with_suffix(".tmp"))
         ckpt.with_suffix(".tmp").replace(ckpt)
+        if epoch >= 1 and stats["train_accuracy"] < cfg.abort_below:
+            raise TrainingCollapsed(
+                f"{cfg.name}: training accuracy {stats['train_accuracy']:.3f} after epoch {epoch + 1} is below "
+                f"--abort-below {cfg.abort_below}; stopped (checkpoint kept in {ckpt})"
+            )
     accuracy = evaluate_accuracy(model, test_data)
     print(f"{cfg.name}: clean accuracy {accuracy:.4f} on {cfg.dataset} {test_data.split} (n={len(test_data)})")
     card = _card(cfg, method, model, accuracy, test_data, wall, hparams)
+    card["history"] = history
     if cfg.init_from:
         card["initialized_from"] = {"model": cfg.init_from, "parts": initialized}
     return save_model(model, card, zoo_root() / cfg.name)
 
 
-def _train_epoch(model, method, opt, data, cfg, epoch, steps_per_epoch, total, pad, generator) -> float:
+def _train_epoch(model, method, opt, data, cfg, epoch, steps_per_epoch, total, pad, generator) -> dict[str, float]:
     model.train()
     order = torch.randperm(len(data), generator=generator)
     start = time.perf_counter()
@@ -190,7 +210,8 @@ def _train_epoch(model, method, opt, data, cfg, epoch, steps_per_epoch, total, p
         loss_sum += float(loss.detach()) * len(x)
         elapsed = time.perf_counter() - start
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{seen / elapsed:.0f}")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 1), "train_loss": round(loss_sum / seen, 4), "train_accuracy": round(correct / seen, 4)}
 
 
 def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
@@ -215,6 +236,9 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         "epochs": cfg.epochs,
         "wall_seconds": round(wall, 1),
         "precision": "bf16-autocast" if cfg.bf16 else "fp32",
+        "training": f"fine-tuned {cfg.epochs} epochs from {cfg.init_from}" if cfg.init_from else f"from scratch, {cfg.epochs} epochs",
+        "device": "cpu",
+        "machine": machine(),
         "package_version": bench.__version__,
         "git_commit": git_commit(),
         "trained_at": utc_now(),

@@ -57,3 +57,19 @@ def test_train_writes_a_loadable_card_and_resumes(tiny_cifar_root, tmp_path, mon
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), again(x))
+
+
+def test_train_records_history_and_stops_a_collapsed_run(tiny_cifar_root, tmp_path, monkeypatch):
+    from bench.train import TrainingCollapsed
+
+    monkeypatch.setenv("RIBENCH_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.chdir(tmp_path)
+    base = {"method": "standard", "arch": "tiny", "batch_size": 16, "lr": 0.05, "bf16": False}
+    cfg = TrainConfig(name="t_hist", epochs=2, data_root=str(tiny_cifar_root), **base)
+    card = yaml.safe_load((train(cfg, {}) / "card.yaml").read_text())
+    assert [h["epoch"] for h in card["history"]] == [1, 2]
+    assert card["training"] == "from scratch, 2 epochs" and "cores" in card["machine"]
+    collapsed = TrainConfig(name="t_dead", epochs=3, abort_below=1.01, data_root=str(tiny_cifar_root), **base)
+    with pytest.raises(TrainingCollapsed, match="after epoch 2"):
+        train(collapsed, {})
+    assert not (tmp_path / "zoo" / "t_dead").exists()

@@ -20,6 +20,9 @@ class Method:
     def __init__(self, **hparams: Any) -> None:
         self.hparams = hparams
 
+    def configure_for(self, arch: str) -> None:
+        """Fill settings that depend on the backbone (no-op unless the method's head has per-arch defaults)."""
+
     def head_kwargs(self) -> dict[str, Any]:
         return {}
 

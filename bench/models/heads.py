@@ -15,6 +15,30 @@ def top_gap(cam: torch.Tensor, k: int) -> torch.Tensor:
     return flat.topk(k, dim=-1).values.mean(-1)
 
 
+# One place for the Top-GAP head's defaults per backbone (methods_spec §1(a), §1(c)). ``num_maps`` sets the CAM size:
+# the largest tapped map. prn18 taps layer1..layer4 (32x32 CAM); the small cnn taps its last two stages (16x16 CAM,
+# the zoo's CPU-affordable choice: k=64 of 256 positions); timm ResNet/EfficientNet use 4 maps and VGG 3 (Table 1).
+TOPGAP_HEAD_DEFAULTS: dict[str, dict[str, int]] = {
+    "prn18": {"num_maps": 4, "fpn_channels": 256},
+    "cnn": {"num_maps": 2, "fpn_channels": 128},
+    "resnet18": {"num_maps": 4, "fpn_channels": 256},
+    "efficientnet_b0": {"num_maps": 4, "fpn_channels": 256},
+    "convnext_tiny": {"num_maps": 4, "fpn_channels": 256},
+    "vgg11_bn": {"num_maps": 3, "fpn_channels": 256},
+}
+FALLBACK_TOPGAP_HEAD = {"num_maps": 3, "fpn_channels": 256}
+
+
+def topgap_head_defaults(arch: str) -> dict[str, int]:
+    """The Top-GAP head's ``num_maps`` and ``fpn_channels`` for a backbone.
+
+    Example:
+        >>> topgap_head_defaults("prn18")
+        {'num_maps': 4, 'fpn_channels': 256}
+    """
+    return dict(TOPGAP_HEAD_DEFAULTS.get(arch, FALLBACK_TOPGAP_HEAD))
+
+
 class GAPHead(nn.Module):
     """Standard head: GAP over the last feature map, then a linear layer."""
 
@@ -38,8 +62,8 @@ class TopGAPHead(nn.Module):
         feature_channels: list[int],
         num_classes: int,
         k: int,
-        num_maps: int = 3,
-        fpn_channels: int = 256,
+        num_maps: int,
+        fpn_channels: int,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
