@@ -69,7 +69,13 @@ def train(
         abort_below=abort_below,
     )
     hparams = (
-        {"k": k, "lambda_l1": lambda_l1, "l1_reduction": l1_reduction, "num_maps": num_maps, "fpn_channels": fpn_channels}
+        {
+            "k": k,
+            "lambda_l1": lambda_l1,
+            "l1_reduction": l1_reduction,
+            "num_maps": num_maps,
+            "fpn_channels": fpn_channels,
+        }
         if method == "topgap"
         else {}
     )

@@ -211,7 +211,11 @@ def _train_epoch(model, method, opt, data, cfg, epoch, steps_per_epoch, total, p
         elapsed = time.perf_counter() - start
         bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{seen / elapsed:.0f}")
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 1), "train_loss": round(loss_sum / seen, 4), "train_accuracy": round(correct / seen, 4)}
+    return {
+        "seconds": round(seconds, 1),
+        "train_loss": round(loss_sum / seen, 4),
+        "train_accuracy": round(correct / seen, 4),
+    }
 
 
 def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
@@ -236,7 +240,9 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         "epochs": cfg.epochs,
         "wall_seconds": round(wall, 1),
         "precision": "bf16-autocast" if cfg.bf16 else "fp32",
-        "training": f"fine-tuned {cfg.epochs} epochs from {cfg.init_from}" if cfg.init_from else f"from scratch, {cfg.epochs} epochs",
+        "training": f"fine-tuned {cfg.epochs} epochs from {cfg.init_from}"
+        if cfg.init_from
+        else f"from scratch, {cfg.epochs} epochs",
         "device": "cpu",
         "machine": machine(),
         "package_version": bench.__version__,
