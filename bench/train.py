@@ -202,6 +202,11 @@ def _train_epoch(model, method, opt, data, cfg, epoch, steps_per_epoch, total, p
             group["lr"] = cyclic_lr(epoch * steps_per_epoch + i, total, cfg.lr, cfg.warmup_fraction)
         with autocast(cfg.bf16):
             loss, logits = method.loss(model, x, batch.y)
+        if not torch.isfinite(loss.detach()):
+            raise TrainingCollapsed(
+                f"{cfg.name}: the loss became {float(loss)} at epoch {epoch + 1}, step {i + 1} "
+                f"(lr {opt.param_groups[0]['lr']:.2e}); stopped, no zoo entry written"
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

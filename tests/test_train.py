@@ -73,3 +73,16 @@ def test_train_records_history_and_stops_a_collapsed_run(tiny_cifar_root, tmp_pa
     with pytest.raises(TrainingCollapsed, match="after epoch 2"):
         train(collapsed, {})
     assert not (tmp_path / "zoo" / "t_dead").exists()
+
+
+def test_a_diverging_loss_stops_at_once_and_writes_nothing(tiny_cifar_root, tmp_path, monkeypatch):
+    from bench.train import TrainingCollapsed
+
+    monkeypatch.setenv("RIBENCH_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig(
+        name="t_inf", method="topgap", arch="tiny", epochs=1, batch_size=16, bf16=False, data_root=str(tiny_cifar_root)
+    )
+    with pytest.raises(TrainingCollapsed, match="epoch 1, step 1"):
+        train(cfg, {"k": 8, "num_maps": 2, "fpn_channels": 8, "lambda_l1": float("inf")})
+    assert not (tmp_path / "zoo" / "t_inf").exists()
