@@ -61,7 +61,7 @@ def pgd_vs_torchattacks(env: Env, rows: Rows) -> None:
         for random_start in tqdm((False, True), desc="pgd_vs_torchattacks", leave=False):
             n = sizes[random_start]
             batches = env.batches(n, batch_size)
-            ours = PGD(eps=EPS, alpha=ALPHA, steps=steps, random_start=random_start)
+            ours = PGD(eps=EPS, alpha=ALPHA, steps=steps, random_start=random_start, mode="final")
             theirs = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=random_start)
             t_ours, r_ours = timed(lambda ours=ours, b=batches: robust_ours(ours, model, b, ctx))
             t_theirs, r_theirs = timed(lambda a=theirs, b=batches: robust_torchattacks(a, model, b, ctx.seed))
@@ -81,7 +81,7 @@ def pgd_vs_torchattacks(env: Env, rows: Rows) -> None:
 def pgd_images_per_second(env: Env, n: int, batch_size: int, threads: int, steps: int) -> float:
     """Images/s of the PGD plugin's ``run_batch`` on prepared batches (warm-up: one 1-step batch)."""
     batches, ctx = env.batches(n, batch_size), env.context()
-    plugin = PGD(eps=EPS, alpha=ALPHA, steps=steps)
+    plugin = PGD(eps=EPS, alpha=ALPHA, steps=steps, mode="final")
     with num_threads(threads):
         PGD(eps=EPS, alpha=ALPHA, steps=1).run_batch(env.model, batches[0], ctx)
         seconds, _ = timed(lambda: [plugin.run_batch(env.model, b, ctx) for b in batches])

@@ -147,8 +147,8 @@ def write_suite(folder: Path, name: str, n: int, batch_size: int, plugins: list[
     return str(path)
 
 
-def pgd_spec(eps: float, alpha: float, steps: int) -> dict[str, Any]:
-    return {"plugin": "pgd", "params": {"eps": eps, "alpha": alpha, "steps": steps}}
+def pgd_spec(eps: float, alpha: float, steps: int, mode: str = "final") -> dict[str, Any]:
+    return {"plugin": "pgd", "params": {"eps": eps, "alpha": alpha, "steps": steps, "mode": mode}}
 
 
 def run_grid_once(env: Env, suite: str, out: Path, executor: Any = None, shard_size: int | None = None) -> float:

@@ -18,11 +18,10 @@ import torch
 from tqdm import tqdm
 
 import bench.runner
+from bench.attacks import PGD as PGDAttack
 from bench.data import ImageDataset, load_dataset
 from bench.executors.base import release_freed_memory
-from bench.plugins.attack_base import frozen
 from bench.plugins.base import predict
-from bench.plugins.pgd import pgd, random_start
 from bench.provenance import REPO_ROOT
 from bench.registry import MODELS
 from bench.results import ResultsStore
@@ -38,10 +37,8 @@ def bare_pgd(env: Env, n: int, batch_size: int, steps: int) -> float:
     for batch in data.batches(batch_size, torch.arange(n)):
         correct = predict(model, batch.x, ctx) == batch.y
         x, y = batch.x[correct], batch.y[correct]
-        start = random_start(x, batch.index[correct], EPS, "Linf", ctx.seed)
-        with frozen(model):
-            x_adv, _ = pgd(model, x, y, EPS, ALPHA, steps, "Linf", start, ctx.autocast)
-        robust += int((predict(model, x_adv, ctx) == y).sum())
+        attack = PGDAttack(model, EPS, ALPHA, steps, mode="final", seed=ctx.seed, autocast=ctx.autocast)
+        robust += int((~attack.run(x, y, batch.index[correct]).fooled).sum())
     return robust / n
 
 

@@ -9,11 +9,11 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from bench.attacks import FGSM, PGD
 from bench.data.cifar import embedded_sample
 from bench.interp.cams import compute_cams, resolve_method, target_layer
 from bench.interp.erf import erf_gradient_maps, joint_z_erf
 from bench.interp.localization import best_tau, cam_histograms, iou_at, pxap, split_calibration
-from bench.interp.masked_attack import masked_fgsm, masked_pgd
 from bench.interp.recipro_cam import recipro_scores, spatial_masks
 from bench.interp.removal import keep_mask, remove_input, top_fraction
 
@@ -115,24 +115,22 @@ def test_object_attack_never_changes_background_and_vice_versa(tiny_model, attac
     obj[:, :, 8:24, 10:26] = 1
     for region in (obj, 1 - obj):
         if attack == "fgsm":
-            adv = masked_fgsm(tiny_model, batch.x, batch.y, region, eps=8 / 255)
+            adv = FGSM(tiny_model, eps=8 / 255, mode="final").run(batch.x, batch.y, mask=region).adv
         else:
-            adv = masked_pgd(tiny_model, batch.x, batch.y, region, eps=8 / 255, alpha=2 / 255, steps=3)
+            pgd = PGD(tiny_model, 8 / 255, 2 / 255, 3, random_start=False, mode="final")
+            adv = pgd.run(batch.x, batch.y, mask=region).adv
         outside = ~region.bool().expand_as(adv)
         assert torch.equal(adv[outside], batch.x[outside])
         changed = (adv - batch.x).abs()
         assert changed[~outside].max() > 0 and changed.max() <= 8 / 255 + 1e-6
 
 
-def test_masked_fgsm_with_full_region_equals_plain_fgsm(tiny_model):
-    import contextlib
-
-    from bench.plugins.fgsm import fgsm
-
+@pytest.mark.parametrize("mode", ["best", "final"])
+def test_masked_pgd_with_full_region_equals_plain_pgd(tiny_model, mode):
     batch = embedded_sample().batch(torch.arange(8))
     full = torch.ones(8, 1, 32, 32)
-    ours = masked_fgsm(tiny_model, batch.x, batch.y, full, eps=4 / 255)
-    torch.testing.assert_close(ours, fgsm(tiny_model, batch.x, batch.y, 4 / 255, contextlib.nullcontext))
+    pgd = PGD(tiny_model, 4 / 255, 1 / 255, 4, mode=mode, seed=5)
+    torch.testing.assert_close(pgd.run(batch.x, batch.y, mask=full).adv, pgd(batch.x, batch.y))
 
 
 # ---------- removal ----------

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bench.attacks import FGSM, PGD
 from bench.methods.base import METHODS, Method
-from bench.plugins.pgd import pgd, project
 
 ATTACK_MODES = ("train", "eval")
 INITS = ("zero", "random")
@@ -104,11 +104,19 @@ class FGSMAT(Method):
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (x_adv, grad at the FGSM start point); GradAlign reuses that gradient."""
-        delta0 = torch.zeros_like(x) if self.init == "zero" else uniform_noise(x, self.eps)
+        attack = FGSM(
+            model,
+            self.eps,
+            alpha=self.fgsm_alpha * self.eps,
+            random_start=self.init == "random",
+            mode="final",
+            seed=None,
+            model_mode="as-is",
+        )
+        attack.keep_start_grad, attack.check_last = True, False
         with attack_mode(model, self.attack_mode):
-            grad = input_gradient(model, (x + delta0).clamp(0, 1), y)
-        delta = (delta0 + self.fgsm_alpha * self.eps * grad.sign()).clamp(-self.eps, self.eps)
-        return project(x + delta, x, self.eps, "Linf"), grad
+            result = attack.run(x, y)
+        return result.adv, result.start_grad
 
     def loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.detach()
@@ -146,11 +154,20 @@ class PGDAT(Method):
         self.random_start, self.attack_mode = random_start, attack_mode
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        start = project(x + uniform_noise(x, self.eps), x, self.eps, "Linf") if self.random_start else x
+        # final iterate, fresh random starts from the global generator; train.py already runs loss() under autocast
+        attack = PGD(
+            model,
+            self.eps,
+            self.alpha,
+            self.steps,
+            random_start=self.random_start,
+            mode="final",
+            seed=None,
+            model_mode="as-is",
+        )
+        attack.check_last = False
         with attack_mode(model, self.attack_mode):
-            # train.py already runs loss() under autocast, so pgd's own autocast hook is a no-op here
-            x_adv, _ = pgd(model, x, y, self.eps, self.alpha, self.steps, "Linf", start, contextlib.nullcontext)
-        return x_adv
+            return attack(x, y)
 
     def loss(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x_adv = self.perturb(model, x.detach(), y)

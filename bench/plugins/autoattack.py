@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.plugins.attack_base import AttackPlugin
-from bench.plugins.base import Context, register_plugin
+from bench.plugins.attack_base import AttackPlugin, result_of
+from bench.plugins.base import Context, MetricInfo, register_plugin, threat_suffix
 
 
 class _Collect(logging.Handler):
@@ -64,7 +64,7 @@ class AutoAttackPlugin(AttackPlugin):
         finally:
             logger.removeHandler(handler)
         self._warnings.extend(handler.messages)
-        return x_adv
+        return result_of(model, x_adv, y, ctx)
 
     def run_batch(self, model, batch, ctx) -> dict[str, np.ndarray]:
         self._warnings.clear()
@@ -75,3 +75,12 @@ class AutoAttackPlugin(AttackPlugin):
     def summarize(self, examples: pd.DataFrame, ctx: Context):
         metrics = super().summarize(examples, ctx)
         return metrics + [("checks_warnings", float(examples["checks_warnings"].max()) if len(examples) else 0.0)]
+
+    metrics = {
+        **AttackPlugin.metrics,
+        "checks_warnings": MetricInfo("AutoAttack check warnings", "count", "lower", "flag"),
+    }
+    report_order = 11
+
+    def describe(self, shown=None) -> str:
+        return f"AutoAttack ({self.version}){threat_suffix(self.params())}"

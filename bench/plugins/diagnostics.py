@@ -18,11 +18,24 @@ import pandas as pd
 import torch
 from torch import nn
 
+from bench.attacks import PGD as PGDAttack
 from bench.plugins.attack_base import check_constraints, frozen
-from bench.plugins.base import Context, Plugin, accuracy, predict, register_plugin
-from bench.plugins.pgd import PGD, pgd, random_start
+from bench.plugins.base import (
+    AttackOutcome,
+    Context,
+    MetricInfo,
+    Plugin,
+    accuracy,
+    count,
+    flag,
+    predict,
+    register_plugin,
+    setting,
+    threat_suffix,
+)
 from bench.plugins.square import Square
 from bench.registry import MODELS
+from bench.stats import proportion
 
 
 def parse_fractions(spec: str) -> tuple[float, ...]:
@@ -78,6 +91,7 @@ class Diagnostics(Plugin):
     transfer_source: str = "auto"
     transfer_steps: int = 20
     cam_steps: int = 100
+    mode: str = "best"  # PGD iterate that counts (bench.attacks); transfer and CAM-adaptive always use the final one
     tolerance: float = 0.01  # accuracy differences below this are noise
     zero_accuracy: float = 0.02  # accuracy at the largest sweep eps must be at most this
 
@@ -88,19 +102,28 @@ class Diagnostics(Plugin):
         self._source_reason: str | None = None
 
     # ----- attacks (each returns per-example "still correct" flags for the attacked subset)
+    def _attack(self, model, ctx, eps, alpha, steps, restarts=1, mode=None, seed=None) -> PGDAttack:
+        seed = ctx.seed if seed is None else seed
+        mode = mode or self.mode
+        return PGDAttack(
+            model, eps, alpha, steps, restarts=restarts, mode=mode, seed=seed, model_mode="as-is", autocast=ctx.autocast
+        )
+
     def _pgd(self, model, x, y, index, ctx, eps, alpha, steps, restarts=1) -> torch.Tensor:
-        x_adv = PGD(eps=eps, alpha=alpha, steps=steps, restarts=restarts).attack(model, x, y, index, ctx).detach()
-        check_constraints(x, x_adv, eps, "Linf")
-        return predict(model, x_adv, ctx) == y
+        result = self._attack(model, ctx, eps, alpha, steps, restarts).run(x, y, index)
+        check_constraints(x, result.adv, eps, "Linf")
+        return result.pred == y
 
     def _square(self, model, x, y, index, ctx) -> torch.Tensor:
-        x_adv = Square(eps=self.eps, n_queries=self.square_queries).attack(model, x, y, index, ctx).detach()
-        check_constraints(x, x_adv, self.eps, "Linf")
-        return predict(model, x_adv, ctx) == y
+        result = Square(eps=self.eps, n_queries=self.square_queries).attack(model, x, y, index, ctx)
+        check_constraints(x, result.adv, self.eps, "Linf")
+        return result.pred == y
 
     def _cam_adaptive(self, model, x, y, index, ctx) -> torch.Tensor:
-        start = random_start(x, index, self.eps, "Linf", ctx.seed + 31337)
-        x_adv, _ = pgd(CamMeanLogits(model), x, y, self.eps, self.alpha, self.cam_steps, "Linf", start, ctx.autocast)
+        # final iterate: the surrogate's own early exit would stop on the surrogate's mistakes, not the model's
+        attack = self._attack(CamMeanLogits(model), ctx, self.eps, self.alpha, self.cam_steps, mode="final")
+        attack.seed = ctx.seed + 31337
+        x_adv = attack.run(x, y, index).adv
         check_constraints(x, x_adv, self.eps, "Linf")
         return predict(model, x_adv, ctx) == y
 
@@ -137,18 +160,20 @@ class Diagnostics(Plugin):
         return self._source_model
 
     def _transfer(self, model, source, x, y, index, ctx) -> torch.Tensor:
-        with frozen(source):
-            x_adv = PGD(eps=self.eps, alpha=self.alpha, steps=self.transfer_steps).attack(source, x, y, index, ctx)
-        check_constraints(x, x_adv.detach(), self.eps, "Linf")
-        return predict(model, x_adv.detach(), ctx) == y
+        with frozen(source):  # final iterate: a perturbation that fools the source early may transfer worse
+            attack = self._attack(source, ctx, self.eps, self.alpha, self.transfer_steps, mode="final")
+            x_adv = attack.run(x, y, index).adv
+        check_constraints(x, x_adv, self.eps, "Linf")
+        return predict(model, x_adv, ctx) == y
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         x, y, index = batch.x.to(ctx.device), batch.y.to(ctx.device), batch.index
         correct = predict(model, x, ctx) == y
         cols: dict[str, torch.Tensor] = {"label": y, "clean_correct": correct}
         with frozen(model):
-            _, zero_grad = pgd(model, x, y, self.eps, self.alpha, 1, "Linf", x, ctx.autocast)
-        cols["zero_gradient"] = zero_grad
+            first_step = self._attack(model, ctx, self.eps, self.alpha, 1, mode="final")
+            first_step.random_start = False
+            cols["zero_gradient"] = first_step.run(x, y, index).zero_grad
         xa, ya, ia = x[correct], y[correct], index[correct.cpu()]
 
         def robust(attack) -> torch.Tensor:
@@ -225,3 +250,68 @@ class Diagnostics(Plugin):
         rows.append(("worst_case_accuracy", accuracy(worst)))
         rows.append(("n_flags_raised", float(sum(v == 1.0 for m, v in rows if m.startswith("flag_")))))
         return rows
+
+    # ----- how the report layer reads this plugin (bench.plugins.base.Plugin)
+    metrics = {
+        "worst_case_accuracy": MetricInfo("Worst case over all its attacks", "%", "higher", headline=True),
+        "whitebox_accuracy": MetricInfo("Worst case over its PGD runs", "%", "higher", column=True),
+        "flag_*": flag("Gradient-masking flag"),
+        "n_*": count("Count"),
+        "*_skipped*": setting("Check skipped"),
+        "zero_gradient_fraction": MetricInfo("Share of zero input gradients", "%", "lower"),
+        "*accuracy*": MetricInfo("Robust accuracy", "%", "higher"),
+    }
+    report_order = 20
+
+    def describe(self, shown=None) -> str:
+        return f"Diagnostics worst case{threat_suffix({'eps': self.eps})}"
+
+    def threat_model(self) -> tuple[str, float]:
+        return "Linf", float(self.eps)
+
+    def _robust_columns(self, examples: pd.DataFrame) -> dict[str, tuple[float, str, str]]:
+        """Per-example robust column -> (its eps, its metric name, the attack's label)."""
+        e = self.eps
+        columns = {f"robust_pgd{s}": (e, f"pgd{s}_accuracy", f"PGD-{s}") for s in self._steps}
+        restart, rs, r = f"robust_pgd{self.restart_steps}_r{self.restarts}", self.restart_steps, self.restarts
+        columns[restart] = (e, f"pgd{rs}_restarts{r}_accuracy", f"PGD-{rs}×{r}")
+        for i, eps in enumerate(self._sweep):
+            label = f"PGD-{self.sweep_steps} ε={eps_label(eps)}"
+            columns[f"robust_sweep{i}"] = (eps, f"accuracy_eps_{eps_label(eps)}", label)
+        columns["robust_square"] = (e, "square_accuracy", f"Square-{self.square_queries}")
+        columns["robust_transfer"] = (e, "transfer_accuracy", f"transfer PGD-{self.transfer_steps}")
+        columns["robust_cam_adaptive"] = (e, "cam_adaptive_accuracy", f"CAM-adaptive PGD-{self.cam_steps}")
+        return {c: v for c, v in columns.items() if c in examples}
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        columns = self._robust_columns(examples)
+        values = {metric: proportion(examples[c]) for c, (_, metric, _) in columns.items()}
+        values["clean_accuracy"] = proportion(examples["clean_correct"])
+        values["zero_gradient_fraction"] = proportion(examples["zero_gradient"])
+        pgd = [c for c in columns if c.startswith("robust_pgd")]
+        white = examples[pgd].astype(bool).all(axis=1)
+        values["whitebox_accuracy"] = proportion(white)
+        others = [f"robust_{n}" for n in ("square", "cam_adaptive", "transfer") if f"robust_{n}" in examples]
+        values["worst_case_accuracy"] = proportion(white & examples[others].astype(bool).all(axis=1))
+        return values
+
+    def curve_point(self, metric: str) -> dict | None:
+        """PGD accuracies by steps (and restarts) at eps, and the eps sweep at ``sweep_steps``."""
+        point = {"curve": "robust", "eps": float(self.eps), "restarts": 1}
+        if metric == f"pgd{self.restart_steps}_restarts{self.restarts}_accuracy":
+            return {**point, "steps": self.restart_steps, "restarts": self.restarts}
+        steps = {f"pgd{s}_accuracy": s for s in self._steps}
+        if metric in steps:
+            return {**point, "steps": steps[metric]}
+        sweep = {f"accuracy_eps_{eps_label(e)}": e for e in self._sweep}
+        if metric in sweep:
+            return {**point, "eps": float(sweep[metric]), "steps": self.sweep_steps}
+        return None
+
+    def attack_outcomes(self, examples: pd.DataFrame) -> list[AttackOutcome]:
+        """Every attack of the checklist within eps (the sweep's smaller budgets included: they are valid attacks)."""
+        return [
+            AttackOutcome(f"diagnostics {label}", float(e), "Linf", examples[c].to_numpy(bool))
+            for c, (e, _, label) in self._robust_columns(examples).items()
+            if e <= self.eps + 1e-9
+        ]

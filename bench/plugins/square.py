@@ -1,4 +1,8 @@
-"""Square Attack (Andriushchenko et al. 2020) through pyautoattack's reference implementation."""
+"""Square Attack (Andriushchenko et al. 2020) through pyautoattack's reference implementation.
+
+The reference implementation already stops querying an example once it is misclassified (its ``idx_to_fool`` set
+holds only the points whose margin is still positive), so Square has the early exit of best-iterate PGD built in.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.plugins.attack_base import AttackPlugin
+from bench.plugins.attack_base import AttackPlugin, result_of
 from bench.plugins.base import register_plugin
 
 
@@ -42,4 +46,4 @@ class Square(AttackPlugin):
             resc_schedule=False,
             device=x.device,
         )
-        return attack.perturb(x, y)
+        return result_of(model, attack.perturb(x, y), y, ctx)
