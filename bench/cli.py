@@ -6,12 +6,40 @@ import json
 import sys
 
 import typer
-import yaml
+from typer._click import Context
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.core import TyperGroup
 
-from bench.errors import user_errors
+from bench.commands import report as report_commands
+from bench.commands import zoo as zoo_commands
+from bench.devices import resolve_device
+from bench.exceptions import RIBenchError, UsageError
+
+# Bad input: one line and exit code 2. FileNotFoundError / FileExistsError come from paths the user named.
+USER_ERRORS = (RIBenchError, FileNotFoundError, FileExistsError)
+
+
+class _OneLineErrors(TyperGroup):
+    """The root command group: catches every user error of every command once, printing it as one line."""
+
+    def invoke(self, ctx: Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        except ClickUsageError as err:  # bad option value, missing argument, unknown command
+            typer.echo(f"error: {err.format_message()}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="RIBench: robustness and interpretability benchmarks."
+    cls=_OneLineErrors,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="RIBench: robustness and interpretability benchmarks.",
 )
 
 
@@ -21,7 +49,6 @@ def _root() -> None:
 
 
 @app.command()
-@user_errors
 def train(
     name: str = typer.Option(..., help="Zoo name for the trained model, e.g. topgap_cnn_k64."),
     method: str = typer.Option("standard", help="Training method: standard or topgap."),
@@ -44,13 +71,26 @@ def train(
     abort_below: float = typer.Option(0.0, help="Stop when an epoch's training accuracy (from epoch 2) is below this."),
     resume: bool = typer.Option(True, help="Resume from runs/NAME/last.pt when it exists."),
     hp: list[str] = typer.Option([], "--hp", help="Extra method hyper-parameter KEY=VALUE (repeatable; YAML scalar)."),
+    device: str = typer.Option("cpu", help="cpu or cuda (data resident on the GPU, one host read per epoch)."),
+    normalization: str | None = typer.Option(
+        None, help="Input normalization inside the model: cifar10, imagenet or none [the arch's default]."
+    ),
+    nesterov: bool = typer.Option(True, help="Nesterov momentum (the paper's PRN18 recipe uses --no-nesterov)."),
+    limit: int | None = typer.Option(None, min=1, help="Only the first N train and evaluation images (rehearsals)."),
+    weights_dtype: str = typer.Option("float32", help="Stored weights: float32, or float16 (half the size)."),
+    max_part_mib: float | None = typer.Option(None, help="Cut the weights file into parts of at most this many MiB."),
 ) -> None:
     """Train a model and write it to model_zoo/NAME (weights + card)."""
     import torch
+    import yaml
 
     from bench.train import TrainConfig
     from bench.train import train as run_training
 
+    if device not in ("cpu", "cuda") or (device == "cuda" and not torch.cuda.is_available()):
+        reason = "torch sees no CUDA device here" if device == "cuda" else "use cpu or cuda"
+        typer.echo(f"error: --device {device}: {reason}", err=True)
+        raise typer.Exit(2)
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig(
@@ -67,6 +107,12 @@ def train(
         data_root=data_root,
         init_from=init_from,
         abort_below=abort_below,
+        device=device,
+        normalization=normalization,
+        nesterov=nesterov,
+        limit=limit,
+        weights_dtype=weights_dtype,
+        max_part_mib=max_part_mib,
     )
     hparams = (
         {
@@ -82,8 +128,7 @@ def train(
     for item in hp:
         key, sep, value = item.partition("=")
         if not sep:
-            typer.echo(f"error: --hp expects KEY=VALUE, got '{item}'", err=True)
-            raise typer.Exit(2)
+            raise UsageError(f"--hp expects KEY=VALUE, got '{item}'")
         hparams[key.strip().replace("-", "_")] = yaml.safe_load(value)
     folder = run_training(cfg, hparams, resume=resume)
     typer.echo(json.dumps({"saved": str(folder)}))
@@ -93,17 +138,9 @@ LIST_KINDS = ("models", "datasets", "plugins", "suites", "archs", "methods", "ex
 
 
 @app.command("list")
-@user_errors
 def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_KINDS)}.")) -> None:
     """List the registered models, datasets, plugins, suites, architectures or training methods."""
-    import bench.data  # noqa: F401
-    import bench.methods  # noqa: F401
-    import bench.models  # noqa: F401
-    import bench.plugins  # noqa: F401
-    import bench.suites  # noqa: F401
     from bench import registry
-    from bench.executors import EXECUTORS
-    from bench.methods import METHODS
 
     registries = {
         "models": registry.MODELS,
@@ -111,19 +148,18 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
         "plugins": registry.PLUGINS,
         "suites": registry.SUITES,
         "archs": registry.ARCHS,
-        "methods": METHODS,
-        "executors": EXECUTORS,
+        "methods": registry.METHODS,
+        "executors": registry.EXECUTORS,
     }
     if kind not in registries:
-        typer.echo(f"error: unknown kind '{kind}' (choose one of {', '.join(LIST_KINDS)})", err=True)
-        raise typer.Exit(2)
-    for entry in registries[kind]:
-        detail = entry.meta.get("description") or entry.meta.get("source") or entry.meta.get("path") or ""
+        raise UsageError(f"unknown kind '{kind}' (choose one of {', '.join(LIST_KINDS)})")
+    chosen = registries[kind]
+    for entry in chosen:
+        detail = chosen.description(entry.name) or entry.meta.get("source") or entry.meta.get("path") or ""
         typer.echo(f"{entry.name:28s} {detail}")
 
 
 @app.command()
-@user_errors
 def run(
     model: str = typer.Option("", help="Model name(s), comma-separated (see `bench list models`)."),
     suite: str = typer.Option("", help="Suite name(s), comma-separated (see `bench list suites`), or YAML paths."),
@@ -135,7 +171,7 @@ def run(
         envvar="RIBENCH_DATA",
         help="Folder with dataset files; without one, CIFAR-10 uses the embedded 1,000-image sample.",
     ),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N."),
     threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch default)."),
     out: str | None = typer.Option(
         None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/ of the repository)."
@@ -161,13 +197,18 @@ def run(
     Several models and suites (comma-separated, or a --grid file) run as one campaign: every (model, suite,
     plugin) unit is split into shards of examples and run by the executor; a re-run only does what is missing.
     """
+    only_names = _split(only)
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be >= 1 (got {limit}); omit it to use the suite's n")
+    models, suites = _grid_names(model, suite, grid)
+    _check_names(models, suites, only_names, executor)  # everything a user can get wrong, before torch loads
+    device = resolve_device(device)
+
     import torch
 
-    from bench.runner import RunOptions
+    from bench.registry import EXECUTORS
+    from bench.runner import RunOptions, run_grid
 
-    if limit is not None and limit < 1:
-        typer.echo(f"error: --limit must be >= 1 (got {limit}); omit it to use the suite's n", err=True)
-        raise typer.Exit(2)
     if threads:
         torch.set_num_threads(threads)
     opts = RunOptions(
@@ -179,13 +220,9 @@ def run(
         out=out,
         bf16=bf16,
         progress=progress,
-        only=tuple(p.strip() for p in only.split(",") if p.strip()),
+        only=only_names,
     )
-    from bench.executors import EXECUTORS
-    from bench.runner import run_grid
-
-    models, suites = _grid_names(model, suite, grid)
-    runner = EXECUTORS.entry(executor)  # an unknown executor fails before any model loads
+    runner = EXECUTORS.entry(executor)
     pool = runner.factory(address=address) if executor == "ray" else runner.factory()
     try:
         for table in run_grid(models, suites, opts, pool, shard_size):
@@ -194,24 +231,29 @@ def run(
         pool.close()
 
 
-def _grid_names(model: str, suite: str, grid: str | None) -> tuple[list[str], list[str]]:
-    """Models and suites from the options and the grid file, in order, without repeats; unknown names fail."""
-    from bench.registry import MODELS
-    from bench.suites import load_suite
+def _split(names: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.strip() for n in names.split(",") if n.strip()))
 
-    models = [m.strip() for m in model.split(",") if m.strip()]
-    suites = [s.strip() for s in suite.split(",") if s.strip()]
+
+def _grid_names(model: str, suite: str, grid: str | None) -> tuple[list[str], list[str]]:
+    """Models and suites from the options and the grid file, in order, without repeats."""
+    models, suites = list(_split(model)), list(_split(suite))
     if grid:
         spec = _read_grid(grid)
         models, suites = models + spec["models"], suites + spec["suites"]
     models, suites = list(dict.fromkeys(models)), list(dict.fromkeys(suites))
     if not models or not suites:
-        raise ValueError("name at least one model and one suite: --model NAME --suite NAME, or --grid FILE")
-    for name in models:
-        MODELS.entry(name)
-    for name in suites:
-        load_suite(name)
+        raise UsageError("name at least one model and one suite: --model NAME --suite NAME, or --grid FILE")
     return models, suites
+
+
+def _check_names(models: list[str], suites: list[str], only: tuple[str, ...], executor: str) -> None:
+    """Unknown models, suites, executors, --only plugins and model/suite mismatches, without importing torch."""
+    from bench.preflight import check_run
+    from bench.registry import EXECUTORS
+
+    EXECUTORS.peek(executor)
+    check_run(models, suites, only)
 
 
 def _read_grid(path: str) -> dict[str, list[str]]:
@@ -224,7 +266,7 @@ def _read_grid(path: str) -> dict[str, list[str]]:
     spec = yaml.safe_load(Path(path).read_text()) or {}
     unknown = set(spec) - {"models", "suites"}
     if unknown or not all(isinstance(spec.get(k, []), list) for k in ("models", "suites")):
-        raise ValueError(f"{path}: a grid file has only 'models:' and 'suites:' lists (found {sorted(spec)})")
+        raise UsageError(f"{path}: a grid file has only 'models:' and 'suites:' lists (found {sorted(spec)})")
     return {"models": [str(m) for m in spec.get("models", [])], "suites": [str(s) for s in spec.get("suites", [])]}
 
 
@@ -238,7 +280,6 @@ def _print_pivot(table) -> None:
 
 
 @app.command()
-@user_errors
 def results(
     suite: str | None = typer.Option(None, help="Only this suite."),
     model: str | None = typer.Option(None, help="Only this model."),
@@ -265,25 +306,14 @@ def data_download(
     from bench.data.cifar import download_cifar10
 
     if name != "cifar10":
-        typer.echo(f"error: no downloader for '{name}' (available: cifar10)", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"no downloader for '{name}' (available: cifar10)")
     download_cifar10(Path(data_root))
 
 
-def _register_command_modules() -> None:
-    import importlib
-    import pkgutil
-
-    import bench.commands
-
-    for info in sorted(pkgutil.iter_modules(bench.commands.__path__), key=lambda i: i.name):
-        if info.name.startswith("_"):
-            continue
-        importlib.import_module(f"bench.commands.{info.name}").register(app)
-
-
-_register_command_modules()
-
-
 def main() -> None:
+    """The ``bench`` console script."""
     sys.exit(app())
+
+
+zoo_commands.register(app)
+report_commands.register(app)

@@ -8,16 +8,17 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-import torch
-
 import bench
+from bench.paths import REPO_ROOT, clone_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["REPO_ROOT", "git_commit", "machine", "provenance", "sha256_file", "utc_now"]
 
 
 @functools.cache
 def git_commit() -> str:
-    """The commit of the working tree ("+dirty" when it has uncommitted changes), or "unknown"."""
+    """The commit of the working tree ("+dirty" when it has uncommitted changes), or "unknown" (installed package)."""
+    if clone_root() is None:  # site-packages may sit inside someone else's repository
+        return "unknown"
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
@@ -35,6 +36,8 @@ def git_commit() -> str:
 
 
 def provenance(device: str) -> dict[str, str | int]:
+    import torch  # only runs that compute record provenance
+
     return {
         "package_version": bench.__version__,
         "git_commit": git_commit(),

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.provenance import REPO_ROOT
+from bench.paths import default_results_root
 
 ROW_COLUMNS = [
     "model",
@@ -50,7 +50,8 @@ UNIT_KEYS = ("model", "model_sha256", "dataset", "split", "n", "suite", "plugin"
 
 
 def results_root(out: str | os.PathLike | None = None) -> Path:
-    return Path(out or os.environ.get("RIBENCH_RESULTS", REPO_ROOT / "results"))
+    """``out``, else ``RIBENCH_RESULTS``, else ``./results`` (inside the clone: the clone's ``results/``)."""
+    return Path(out or os.environ.get("RIBENCH_RESULTS") or default_results_root())
 
 
 def canonical_json(params: dict[str, Any]) -> str:

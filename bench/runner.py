@@ -12,7 +12,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from bench.data import ImageDataset, MissingDataError, load_dataset
+from bench.data import ImageDataset, load_dataset
+from bench.exceptions import BadModelError, MissingDataError
 from bench.executors import Executor, ShardJob, shard_jobs
 from bench.executors.base import BATCH_SECONDS
 from bench.executors.local import LocalExecutor
@@ -21,11 +22,7 @@ from bench.plugins import Context
 from bench.provenance import provenance, utc_now
 from bench.registry import MODELS
 from bench.results import ResultsStore, UnitKey, atomic_write_parquet, canonical_json
-from bench.suites import Suite, load_suite
-
-
-class BadModelError(RuntimeError):
-    pass
+from bench.suites import Suite, check_only, load_suite
 
 
 @dataclass
@@ -154,12 +151,7 @@ def plan_suite(model_name: str, suite_name: str, opts: RunOptions, store: Result
 
 
 def _selected(suite: Suite, only: tuple[str, ...]) -> list:
-    names = [spec.plugin for spec in suite.plugins]
-    unknown = [name for name in only if name not in names]
-    if unknown:
-        raise ValueError(
-            f"--only {','.join(unknown)}: suite {suite.name} has plugins {', '.join(dict.fromkeys(names))}"
-        )
+    check_only(suite.name, tuple(spec.plugin for spec in suite.plugins), only)
     return [spec for spec in suite.plugins if not only or spec.plugin in only]
 
 

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 import bench
 from bench.data import ImageDataset, load_dataset
+from bench.exceptions import TrainingCollapsed
 from bench.methods import METHODS
 from bench.models.classifier import Classifier, build_classifier
 from bench.models.zoo import save_model, zoo_root
@@ -41,10 +42,6 @@ class TrainConfig:
     init_from: str | None = None
     eval_split: str = "test"
     abort_below: float = 0.0  # stop when an epoch's training accuracy is below this (a collapsed run), from epoch 2
-
-
-class TrainingCollapsed(RuntimeError):
-    """Training accuracy fell below ``--abort-below``: the run stops and writes no zoo entry."""
 
 
 def augment(images: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:

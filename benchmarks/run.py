@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from benchmarks import attacks, corruptions, harness, store
+from benchmarks import attacks, cli, corruptions, harness, store
 from benchmarks.common import Env, Rows
 
 HERE = Path(__file__).resolve().parent
@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "scaling_threads": attacks.scaling_threads,
     "ray_scaling": harness.ray_scaling,
     "peak_memory": harness.peak_memory,
+    "cli_startup": cli.cli_startup,
 }
 
 

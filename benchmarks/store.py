@@ -20,6 +20,7 @@ GOALS = {  # (benchmark, metric) -> (text, check)
     ("harness_overhead", "overhead_fraction"): ("≤ 0.05", lambda v: v <= 0.05),
     ("harness_overhead", "robust_accuracy_diff_pp"): ("= 0", lambda v: v == 0),
     ("peak_memory", "retained_growth_mb_vs_small_run"): ("≤ 50", lambda v: v <= 50),
+    ("cli_startup", "wall_seconds"): ("≤ 2 s", lambda v: v <= 2.0),
 }
 
 

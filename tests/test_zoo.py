@@ -46,6 +46,13 @@ def _card_for(model) -> dict:
     return card
 
 
+def _assert_same_outputs(loaded, reference) -> None:
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert not loaded.training
+    with torch.no_grad():
+        assert torch.equal(loaded(x), reference(x))
+
+
 def test_saved_model_loads_by_name_and_checksum_mismatch_is_refused(tiny_model, zoo):
     folder = save_model(tiny_model, _card_for(tiny_model))
     loaded = load_model("tiny_submitted")
@@ -143,7 +150,7 @@ def test_cli_submit_accepts_a_python_factory(tiny_model, tmp_path, zoo):
     assert result.exit_code == 0, result.output
     assert "[ok] smoke accuracy" in result.output and "accepted" in result.output
     assert (zoo / "tiny_factory" / "model.py").exists()
-    assert load_model("tiny_factory") is not None
+    _assert_same_outputs(load_model("tiny_factory"), tiny_model)
 
 
 def test_url_card_loads_from_the_cache_offline_and_names_the_url_when_absent(tiny_model, zoo, tmp_path, monkeypatch):
@@ -157,7 +164,7 @@ def test_url_card_loads_from_the_cache_offline_and_names_the_url_when_absent(tin
     cached = tmp_path / "cache" / "weights" / f"tiny_remote-{card['sha256'][:16]}.safetensors"
     cached.parent.mkdir(parents=True)
     shutil.move(folder / WEIGHTS_FILE, cached)
-    assert load_model("tiny_remote") is not None
+    _assert_same_outputs(load_model("tiny_remote"), tiny_model)
     cached.unlink()
     with pytest.raises(FileNotFoundError, match="example.org"):
         load_model("tiny_remote")

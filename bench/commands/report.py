@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from bench.errors import user_errors
 from bench.provenance import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "leaderboards"
@@ -99,4 +98,4 @@ def register(app: typer.Typer) -> None:
         ("figures", figures),
         ("reproduce", reproduce),
     ):
-        app.command(name)(user_errors(command))
+        app.command(name)(command)

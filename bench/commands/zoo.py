@@ -1,22 +1,18 @@
-"""``bench zoo``: list, show, verify and submit models."""
+"""``bench zoo``: list, show, verify, submit and fetch models."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
-import yaml
-
-from bench.errors import user_errors
 
 zoo_app = typer.Typer(help="The model zoo: list, show, verify, submit.", no_args_is_help=True)
 
 
 @zoo_app.command("list")
-@user_errors
 def zoo_list() -> None:
     """One line per zoo model: name, method, arch, dataset, clean accuracy."""
-    from bench.models.zoo import read_card
+    from bench.models.cards import read_card
     from bench.registry import MODELS
 
     for entry in MODELS:
@@ -24,20 +20,21 @@ def zoo_list() -> None:
             continue
         card = read_card(entry.name)
         acc = (card.get("clean_accuracy") or {}).get("value", "–")
-        typer.echo(f"{entry.name:22s} {card['method']:10s} {card['arch']:16s} {card['dataset']:10s} clean={acc}")
+        method, arch = card.get("method", "–"), card.get("arch", "python")
+        typer.echo(f"{entry.name:22s} {method:10s} {arch:16s} {card['dataset']:10s} clean={acc}")
 
 
 @zoo_app.command("show")
-@user_errors
 def zoo_show(name: str = typer.Argument(..., help="Zoo model name.")) -> None:
     """Print a model's card."""
-    from bench.models.zoo import read_card
+    import yaml
+
+    from bench.models.cards import read_card
 
     typer.echo(yaml.safe_dump(read_card(name), sort_keys=False))
 
 
 @zoo_app.command("verify")
-@user_errors
 def zoo_verify(name: str = typer.Argument(None, help="Zoo model name (default: every model).")) -> None:
     """Re-hash checkpoints against their cards' sha256; exit 1 if any differs."""
     from bench.models.zoo import verify_model
@@ -52,7 +49,6 @@ def zoo_verify(name: str = typer.Argument(None, help="Zoo model name (default: e
 
 
 @zoo_app.command("submit")
-@user_errors
 def zoo_submit(
     path: Path = typer.Argument(
         ...,
@@ -63,6 +59,8 @@ def zoo_submit(
     card: Path = typer.Option(..., exists=True, dir_okay=False, help="The model card (YAML)."),
 ) -> None:
     """Validate a model (card schema, logits, determinism, input gradients, smoke accuracy) and add it to the zoo."""
+    import yaml
+
     from bench.models.submit import accept, validate_submission
 
     card_data = yaml.safe_load(card.read_text()) or {}
@@ -76,7 +74,6 @@ def zoo_submit(
 
 
 @zoo_app.command("fetch")
-@user_errors
 def zoo_fetch(name: str = typer.Argument(..., help="Zoo model whose card gives a URL.")) -> None:
     """Download a model's weights from its card's URL into the cache (needs internet; sha256-checked)."""
     from bench.models.zoo import read_card, verify_file, weights_path, zoo_root

@@ -10,14 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.exceptions import MissingDataError
 from bench.registry import DATASETS
-
-
-class MissingDataError(FileNotFoundError):
-    """Data root missing or incomplete; the message says which files and where to get them."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path | None:

@@ -20,9 +20,8 @@ import torch
 
 from bench.data import ImageDataset
 from bench.plugins import Context, Plugin
-from bench.registry import Registry
+from bench.registry import EXECUTORS  # noqa: F401  (re-exported for the executor modules)
 
-EXECUTORS = Registry("executors")
 BATCH_SECONDS = "_batch_seconds"  # kept in the batch parts only, summed into the unit's wall_seconds
 
 

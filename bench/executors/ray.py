@@ -12,11 +12,10 @@ import os
 from dataclasses import replace
 from typing import Any
 
+from bench.exceptions import ExecutorUnavailableError
 from bench.executors.base import EXECUTORS, BatchCallback, Executor, ShardJob, run_batches
 
-
-class RayUnavailableError(RuntimeError):
-    pass
+RayUnavailableError = ExecutorUnavailableError
 
 
 def _import_ray():

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from bench.registry import Registry
+from bench.registry import METHODS
 
-METHODS = Registry("methods")
+__all__ = ["METHODS", "Method"]
 
 
 class Method:

@@ -8,14 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.models import backbones, ersm, isvs  # noqa: F401  (register the architectures)
+from bench.models.constants import NORMALIZATION
 from bench.models.heads import GAPHead, TopGAPHead, top_gap
 from bench.registry import ARCHS
-
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def minmax_scale(maps: torch.Tensor) -> torch.Tensor:
@@ -82,7 +77,7 @@ def build_classifier(
 ) -> Classifier:
     """Build an untrained classifier from registry names (the zoo loads weights into it)."""
     backbone = ARCHS.create(arch)
-    mean, std = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}[normalization]
+    mean, std = NORMALIZATION[normalization]
     if head == "gap":
         head_module: nn.Module = GAPHead(backbone.feature_channels, num_classes)
     elif head == "topgap":

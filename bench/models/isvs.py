@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from bench.models.backbones import PreActResNet18, SmallCNN
+from bench.models.constants import NORMALIZATION
 from bench.registry import ARCHS
 
 COUPLINGS = ("anisotropic", "rgb_group")
@@ -182,13 +183,9 @@ class IsvsBackbone(nn.Module):
         **smoother_kwargs,
     ) -> None:
         super().__init__()
-        from bench.models import classifier  # the statistics live there; imported late to avoid an import cycle
-
-        stats = {"cifar10": (classifier.CIFAR10_MEAN, classifier.CIFAR10_STD)}
-        stats["imagenet"] = (classifier.IMAGENET_MEAN, classifier.IMAGENET_STD)
-        if normalization not in stats:
-            raise ValueError(f"ISVS normalization must be one of {sorted(stats)}, not '{normalization}'")
-        mean, std = stats[normalization]
+        if normalization not in NORMALIZATION:
+            raise ValueError(f"ISVS normalization must be one of {sorted(NORMALIZATION)}, not '{normalization}'")
+        mean, std = NORMALIZATION[normalization]
         self.body = body
         self.smoother = SplitLBISmoother(**smoother_kwargs)
         self.normalization, self.smooth_at_test = normalization, smooth_at_test

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import shutil
 from dataclasses import dataclass
@@ -13,18 +12,12 @@ import torch
 import yaml
 
 from bench.data.cifar import embedded_sample
-from bench.models.zoo import (
-    CARD_FILE,
-    WEIGHTS_FILE,
-    build_from_card,
-    load_weights,
-    register_zoo,
-    validate_card,
-    zoo_root,
-)
+from bench.models.cards import CARD_FILE, FACTORY_FILE, WEIGHTS_FILE, register_zoo, validate_card, zoo_folders, zoo_root
+from bench.models.factory import load_factory_file
+from bench.models.zoo import build_from_card, load_weights
 from bench.provenance import sha256_file
 
-FACTORY_FILE = "model.py"
+__all__ = ["Check", "accept", "check_outputs", "load_factory_file", "logits_problem", "validate_submission"]
 
 
 @dataclass
@@ -35,16 +28,6 @@ class Check:
 
     def __str__(self) -> str:
         return f"[{'ok' if self.passed else 'FAIL'}] {self.name}: {self.detail}"
-
-
-def load_factory_file(path: Path) -> torch.nn.Module:
-    """Import a Python file that exposes ``create_model()`` and call it (code the user chose to run)."""
-    spec = importlib.util.spec_from_file_location(f"ribench_submission_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "create_model"):
-        raise ValueError(f"{path} must define create_model() returning the model")
-    return module.create_model()
 
 
 def build_submission(path: Path, card: dict[str, Any]) -> torch.nn.Module:
@@ -114,7 +97,7 @@ def check_smoke_accuracy(model: torch.nn.Module, card: dict[str, Any], n: int = 
 
 
 def validate_submission(path: Path, card: dict[str, Any]) -> tuple[torch.nn.Module | None, list[Check]]:
-    problems = validate_card(card)
+    problems = validate_card(card, factory=path.suffix == ".py")
     checks = [Check("card schema", not problems, "; ".join(problems) or "all required keys with the right types")]
     if problems:
         return None, checks
@@ -131,8 +114,9 @@ def validate_submission(path: Path, card: dict[str, Any]) -> tuple[torch.nn.Modu
 def accept(path: Path, card: dict[str, Any]) -> Path:
     """Copy a validated submission into the zoo and register it."""
     folder = zoo_root() / card["name"]
-    if folder.exists():
-        raise FileExistsError(f"model_zoo/{card['name']} exists already; choose another name")
+    taken = zoo_folders().get(card["name"])
+    if folder.exists() or taken:
+        raise FileExistsError(f"zoo model {card['name']} exists already ({taken or folder}); choose another name")
     folder.mkdir(parents=True)
     if path.suffix == ".py":
         shutil.copy(path, folder / FACTORY_FILE)

@@ -1,12 +1,12 @@
-"""The model zoo: ``model_zoo/<name>/card.yaml`` + ``weights.safetensors``, loaded by name.
+"""The model zoo: ``<zoo>/<name>/card.yaml`` + ``weights.safetensors`` (or a ``model.py`` factory), loaded by name.
 
-Weights are safetensors only (never unpickled) and are refused when their sha256 differs from the
-card. ``RIBENCH_ZOO`` points at another zoo folder.
+Weights are safetensors only (never unpickled) and are refused when their sha256 differs from the card. Which zoo
+folders are searched, and in which order, is ``bench.models.cards`` (``--zoo``, ``RIBENCH_ZOO``, the clone's
+``model_zoo/``, the user cache).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,49 +14,21 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from bench.exceptions import ChecksumError
+from bench.models.cards import (  # noqa: F401  (re-exported: the zoo's public names)
+    CARD_FILE,
+    REQUIRED_CARD_KEYS,
+    WEIGHTS_FILE,
+    find_card,
+    read_card,
+    register_zoo,
+    validate_card,
+    zoo_root,
+)
 from bench.models.classifier import Classifier, build_classifier
-from bench.provenance import REPO_ROOT, sha256_file
-from bench.registry import MODELS
-
-WEIGHTS_FILE = "weights.safetensors"
-CARD_FILE = "card.yaml"
-REQUIRED_CARD_KEYS = {
-    "name": str,
-    "method": str,
-    "arch": str,
-    "head": str,
-    "dataset": str,
-    "num_classes": int,
-    "input_size": int,
-    "normalization": str,
-    "hyperparameters": dict,
-    "sha256": str,
-    "license": str,
-}
-
-
-class ChecksumError(RuntimeError):
-    pass
-
-
-def zoo_root() -> Path:
-    return Path(os.environ.get("RIBENCH_ZOO", REPO_ROOT / "model_zoo"))
-
-
-def read_card(name: str) -> dict[str, Any]:
-    MODELS.entry(name)  # unknown names fail here with the closest matches
-    return yaml.safe_load((zoo_root() / name / CARD_FILE).read_text())
-
-
-def validate_card(card: dict[str, Any]) -> list[str]:
-    """Return the schema problems of a card (empty when it is valid)."""
-    problems = [f"missing key '{k}'" for k in REQUIRED_CARD_KEYS if k not in card]
-    problems += [
-        f"key '{k}' must be {t.__name__}, got {type(card[k]).__name__}"
-        for k, t in REQUIRED_CARD_KEYS.items()
-        if k in card and not isinstance(card[k], t)
-    ]
-    return problems
+from bench.models.factory import load_factory_file
+from bench.paths import cache_root
+from bench.provenance import sha256_file
 
 
 def build_from_card(card: dict[str, Any]) -> Classifier:
@@ -71,21 +43,26 @@ def load_weights(model: torch.nn.Module, path: Path, expected_sha256: str | None
 
 
 def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
-    """Load a zoo model by name, verified against its card's sha256, in eval mode."""
-    card = read_card(name)
-    folder = zoo_root() / name
-    if card.get("factory"):  # a submitted Python file exposing create_model()
-        from bench.models.submit import load_factory_file
+    """Load a zoo model by name, verified against its card's sha256, in eval mode.
 
+    Args:
+        name: a zoo model (``bench zoo list``).
+        device: where to put it.
+
+    Returns:
+        The model, in eval mode.
+
+    Example:
+        >>> model = load_model("standard_cnn")
+    """
+    folder = find_card(name)
+    card = read_card(name)
+    if card.get("factory"):  # a submitted Python file exposing create_model()
         verify_file(folder / card["factory"], card["sha256"])
         return load_factory_file(folder / card["factory"]).eval().to(device)
     model = build_from_card(card)
     load_weights(model, weights_path(card, folder), card["sha256"])
     return model.eval().to(device)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("RIBENCH_CACHE", Path.home() / ".cache" / "ribench"))
 
 
 def weights_path(card: dict[str, Any], folder: Path, download: bool = False) -> Path:
@@ -117,7 +94,7 @@ def verify_file(path: Path, expected_sha256: str) -> None:
 def verify_model(name: str) -> tuple[bool, str]:
     """Re-hash a zoo checkpoint; (ok, message)."""
     card = read_card(name)
-    folder = zoo_root() / name
+    folder = find_card(name)
     try:
         path = folder / card["factory"] if card.get("factory") else weights_path(card, folder)
     except FileNotFoundError as err:
@@ -141,14 +118,3 @@ def save_model(model: torch.nn.Module, card: dict[str, Any], folder: Path | None
     (folder / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
     register_zoo()
     return folder
-
-
-def register_zoo() -> None:
-    """Register every folder of the zoo that holds a card."""
-    root = zoo_root()
-    for card_path in sorted(root.glob(f"*/{CARD_FILE}")) if root.is_dir() else []:
-        name = card_path.parent.name
-        MODELS.add(name, lambda device="cpu", _n=name: load_model(_n, device), source="zoo")
-
-
-register_zoo()

@@ -17,17 +17,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from bench.models.zoo import CARD_FILE, zoo_root
+from bench.exceptions import ReportError  # noqa: F401  (re-exported: report modules import it from here)
+from bench.models.cards import CARD_FILE, zoo_root
 
 MISSING = "–"  # an en dash: "not measured", never a guessed number
 ATTACK_METRIC = "robust_accuracy"
 ROBUST_METRICS = (ATTACK_METRIC, "worst_case_accuracy")  # the diagnostics plugin: worst case over all its attacks
 FLAG_PREFIX = "flag_"
 PLUGIN_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "square": 3, "autoattack": 4}
-
-
-class ReportError(ValueError):
-    """Bad input to a report command (unknown suite, figure or table family, malformed table spec)."""
 
 
 def read_cards(zoo: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from bench.registry import PLUGINS, SUITES, UnknownNameError
+from bench.exceptions import SuiteError, UnknownNameError, UsageError
+from bench.registry import PLUGINS, SUITES
 
 SUITE_DIR = Path(__file__).parent
 SUITE_KEYS = {
@@ -28,10 +29,6 @@ SUITE_KEYS = {
     "plugins": list,
 }
 PLUGIN_KEYS = {"plugin": str, "params": dict}
-
-
-class SuiteError(ValueError):
-    pass
 
 
 @dataclass
@@ -138,8 +135,60 @@ def load_suite(name_or_path: str) -> Suite:
     return SUITES.create(name_or_path)
 
 
+@dataclass(frozen=True)
+class SuiteOutline:
+    """What a suite evaluates, read without validating plugin parameters (no plugin module, no torch)."""
+
+    name: str
+    dataset: str
+    split: str
+    n: int
+    plugins: tuple[str, ...]
+
+
+def suite_outline(name_or_path: str) -> SuiteOutline:
+    """Name, dataset, split, n and plugin names of a suite; unknown suites fail with the closest names.
+
+    Example:
+        >>> suite_outline("cifar10-adv-quick").plugins
+        ('clean', 'fgsm', 'pgd')
+    """
+    if name_or_path.endswith((".yaml", ".yml")) and Path(name_or_path).exists():
+        path = Path(name_or_path)
+    else:
+        path = Path(SUITES.peek(name_or_path).meta["path"])
+    raw = yaml.load(path.read_text(), Loader=_Loader) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("plugins", []), list):
+        return SuiteOutline(path.stem, "", "", 0, ())  # the full load names the problem and its line
+    plugins = tuple(str(p.get("plugin", "")) for p in raw.get("plugins", []) if isinstance(p, dict))
+    n = raw.get("n", 0)
+    return SuiteOutline(
+        str(raw.get("name", path.stem)),
+        str(raw.get("dataset", "")),
+        str(raw.get("split", "")),
+        n if isinstance(n, int) else 0,
+        plugins,
+    )
+
+
+def check_only(suite: str, plugins: tuple[str, ...], only: tuple[str, ...]) -> None:
+    """Fail when ``--only`` names a plugin that suite ``suite`` (running ``plugins``) does not run.
+
+    Example:
+        >>> check_only("cifar10-adv-quick", suite_outline("cifar10-adv-quick").plugins, ("autoattack",))
+        Traceback (most recent call last):
+        bench.exceptions.UsageError: --only autoattack: suite cifar10-adv-quick has plugins clean, fgsm, pgd
+    """
+    unknown = [name for name in only if name not in plugins]
+    if unknown:
+        raise UsageError(f"--only {','.join(unknown)}: suite {suite} has plugins {', '.join(dict.fromkeys(plugins))}")
+
+
 def _description(path: Path) -> str:
-    return str((yaml.safe_load(path.read_text()) or {}).get("description", ""))
+    return str((yaml.load(path.read_text(), Loader=_Loader) or {}).get("description", ""))
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 for _path in sorted(SUITE_DIR.glob("*.yaml")):

@@ -1,0 +1,147 @@
+"""Zoo cards without torch: where zoo folders are, which names they hold, what a valid card has.
+
+A zoo folder holds ``<name>/card.yaml`` (plus ``weights.safetensors``, or a ``model.py`` factory). Names are looked
+up in this order, and the first folder holding a name wins, so a private zoo never hides an official model:
+
+1. the clone's ``model_zoo/``, when bench runs from a clone;
+2. the user cache ``$RIBENCH_CACHE/zoo`` (default ``~/.cache/ribench/zoo``), where ``bench zoo fetch`` puts cards;
+3. ``--zoo DIR`` folders (``add_zoo_roots``), in the order given;
+4. ``RIBENCH_ZOO``, a path list (``dir1:dir2``).
+
+New models (``bench train``, ``bench zoo submit``) are written to the first ``RIBENCH_ZOO`` folder when it is set,
+else to the clone's ``model_zoo/``, else to the user cache.
+
+Example:
+    >>> [p.name for p in zoo_roots()][-1:]
+    ['zoo']
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.paths import cache_root, clone_root, path_list
+from bench.registry import MODELS
+
+WEIGHTS_FILE = "weights.safetensors"
+CARD_FILE = "card.yaml"
+FACTORY_FILE = "model.py"
+REQUIRED_CARD_KEYS = {
+    "name": str,
+    "method": str,
+    "arch": str,
+    "head": str,
+    "dataset": str,
+    "num_classes": int,
+    "input_size": int,
+    "normalization": str,
+    "hyperparameters": dict,
+    "sha256": str,
+    "license": str,
+}
+# A card for a Python factory (model.py) says only what is true of any model: what it was trained on and for.
+FACTORY_CARD_KEYS = {k: REQUIRED_CARD_KEYS[k] for k in ("name", "dataset", "num_classes", "input_size", "license")}
+
+_extra_roots: list[Path] = []
+
+
+def add_zoo_roots(folders: list[str | os.PathLike]) -> None:
+    """Search ``folders`` too (after the official zoo and the cache, before ``RIBENCH_ZOO``) and register them."""
+    for folder in folders:
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(f"--zoo {folder}: no such folder")
+        if path not in _extra_roots:
+            _extra_roots.append(path)
+    register_zoo()
+
+
+def official_zoo() -> Path | None:
+    """The clone's ``model_zoo/``, or None when running from an installed package."""
+    clone = clone_root()
+    return clone / "model_zoo" if clone is not None else None
+
+
+def cache_zoo() -> Path:
+    return cache_root() / "zoo"
+
+
+def zoo_roots() -> list[Path]:
+    """Every zoo folder, in lookup order (see the module docstring); folders that do not exist are kept."""
+    official = official_zoo()
+    roots = ([official] if official else []) + [cache_zoo(), *_extra_roots, *path_list(os.environ.get("RIBENCH_ZOO"))]
+    return list(dict.fromkeys(roots))
+
+
+def zoo_root() -> Path:
+    """Where new models are written: the first ``RIBENCH_ZOO`` folder, else the clone's zoo, else the cache."""
+    env = path_list(os.environ.get("RIBENCH_ZOO"))
+    return env[0] if env else official_zoo() or cache_zoo()
+
+
+def zoo_folders() -> dict[str, Path]:
+    """Model name -> its folder, the first root holding the name winning."""
+    found: dict[str, Path] = {}
+    for root in zoo_roots():
+        for card_path in sorted(root.glob(f"*/{CARD_FILE}")) if root.is_dir() else []:
+            found.setdefault(card_path.parent.name, card_path.parent)
+    return found
+
+
+def find_card(name: str) -> Path:
+    """The folder of zoo model ``name`` (first root that has it); unknown names fail with the closest names."""
+    folder = zoo_folders().get(name)
+    if folder is None:
+        MODELS.entry(name)  # unknown names fail here with the closest matches
+        raise FileNotFoundError(f"{name} is not a zoo model (no {CARD_FILE} in {', '.join(map(str, zoo_roots()))})")
+    return folder
+
+
+def read_card(name: str) -> dict[str, Any]:
+    """The card of zoo model ``name`` as a dict.
+
+    Example:
+        >>> read_card("standard_cnn")["dataset"]
+        'cifar10'
+    """
+    return yaml.load((find_card(name) / CARD_FILE).read_text(), Loader=_Loader)
+
+
+def validate_card(card: dict[str, Any], factory: bool | None = None) -> list[str]:
+    """Return the schema problems of a card (empty when it is valid).
+
+    Args:
+        card: the parsed card.
+        factory: whether the model is a Python factory (``model.py``), whose card needs only ``FACTORY_CARD_KEYS``;
+            None: whether the card names a ``factory`` file.
+
+    Returns:
+        One message per missing key or key of the wrong type.
+
+    Example:
+        >>> validate_card({"name": "m", "dataset": "cifar10", "num_classes": 10, "input_size": 32}, factory=True)
+        ["missing key 'license'"]
+    """
+    factory = bool(card.get("factory")) if factory is None else factory
+    required = FACTORY_CARD_KEYS if factory else REQUIRED_CARD_KEYS
+    problems = [f"missing key '{k}'" for k in required if k not in card]
+    problems += [
+        f"key '{k}' must be {t.__name__}, got {type(card[k]).__name__}"
+        for k, t in required.items()
+        if k in card and not isinstance(card[k], t)
+    ]
+    return problems
+
+
+def register_zoo() -> None:
+    """Register every zoo model under its folder name (reads no card, imports no torch until one is loaded)."""
+    for name, folder in zoo_folders().items():
+        MODELS.remove(name)  # a name registered earlier (another RIBENCH_ZOO) gives way to the zoo's
+        MODELS.declare(name, "bench.models.zoo:load_model", name, source="zoo", path=str(folder))
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
