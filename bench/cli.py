@@ -79,6 +79,9 @@ def train(
     limit: int | None = typer.Option(None, min=1, help="Only the first N train and evaluation images (rehearsals)."),
     weights_dtype: str = typer.Option("float32", help="Stored weights: float32, or float16 (half the size)."),
     max_part_mib: float | None = typer.Option(None, help="Cut the weights file into parts of at most this many MiB."),
+    eval_split: str = typer.Option(
+        "test", help="Split the card's clean accuracy is measured on, e.g. 'test[balanced-1000]'."
+    ),
 ) -> None:
     """Train a model and write it to model_zoo/NAME (weights + card)."""
     import torch
@@ -113,6 +116,7 @@ def train(
         limit=limit,
         weights_dtype=weights_dtype,
         max_part_mib=max_part_mib,
+        eval_split=eval_split,
     )
     hparams = (
         {

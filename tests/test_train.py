@@ -3,8 +3,8 @@ import pytest
 import torch
 import yaml
 
-from bench.models.zoo import load_model
-from bench.train import TrainConfig, augment, cyclic_lr, train
+from bench.models.zoo import load_model, verify_model
+from bench.train import TrainConfig, augment, augment_batch, crop, cyclic_lr, train
 
 
 @pytest.fixture
@@ -86,3 +86,97 @@ def test_a_diverging_loss_stops_at_once_and_writes_nothing(tiny_cifar_root, tmp_
     with pytest.raises(TrainingCollapsed, match="epoch 1, step 1"):
         train(cfg, {"k": 8, "num_maps": 2, "fpn_channels": 8, "lambda_l1": float("inf")})
     assert not (tmp_path / "zoo" / "t_inf").exists()
+
+
+def _loop_crop(padded, dy, dx, h, w):
+    """The per-image crop that train.py used before the vectorised one (the reference)."""
+    return torch.stack([p[:, y : y + h, x : x + w] for p, y, x in zip(padded, dy.tolist(), dx.tolist(), strict=True)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_vectorised_crop_equals_the_per_image_loop_for_the_same_offsets(dtype):
+    g = torch.Generator().manual_seed(1)
+    padded = torch.randint(0, 256, (64, 3, 40, 40), generator=g).to(dtype)
+    dy = torch.randint(0, 9, (64,), generator=g)
+    dx = torch.randint(0, 9, (64,), generator=g)
+    dy[:2], dx[:2] = torch.tensor([0, 8]), torch.tensor([8, 0])  # both extremes of the padding
+    assert torch.equal(crop(padded, dy, dx, 32, 32), _loop_crop(padded, dy, dx, 32, 32))
+
+
+def test_augmenting_uint8_then_scaling_equals_augmenting_floats():
+    g = torch.Generator().manual_seed(2)
+    raw = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=g)
+    dy, dx = torch.randint(0, 9, (16,), generator=g), torch.randint(0, 9, (16,), generator=g)
+    flip = torch.rand(16, generator=g) < 0.5
+    on_floats = augment_batch(raw.float() / 255, 4, dy, dx, flip)
+    assert torch.equal(augment_batch(raw, 4, dy, dx, flip).float() / 255, on_floats)
+    assert torch.equal(
+        on_floats[flip], _loop_crop(torch.nn.functional.pad(raw.float() / 255, (4,) * 4), dy, dx, 32, 32)[flip].flip(-1)
+    )
+
+
+def test_paper_recipe_options_reach_the_card_optimizer_and_split_fp16_weights(tiny_cifar_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("RIBENCH_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig(
+        name="t_recipe",
+        arch="tiny",
+        epochs=1,
+        batch_size=16,
+        lr=0.05,
+        data_root=str(tiny_cifar_root),
+        device="cpu",
+        normalization="none",
+        nesterov=False,
+        limit=48,
+        weights_dtype="float16",
+        max_part_mib=0.05,  # the tiny net's ~60 KB of float16 weights in 2 parts
+    )
+    folder = train(cfg, {})
+    card = yaml.safe_load((folder / "card.yaml").read_text())
+    assert card["device"] == "cpu" and card["precision"] == "bf16-autocast" and "gpu" not in card
+    assert card["normalization"] == "none" and card["hyperparameters"]["nesterov"] is False
+    assert card["clean_accuracy"]["n"] == 32 and card["hyperparameters"]["limit"] == 48
+    assert card["weights_dtype"] == "float16" and len(card["weights"]) == 2 == len(card["sha256_parts"])
+    state = torch.load(tmp_path / "runs" / "t_recipe" / "last.pt", weights_only=True)
+    assert state["optimizer"]["param_groups"][0]["nesterov"] is False
+    assert [h["epoch"] for h in state["history"]] == [1]
+    model = load_model("t_recipe")
+    assert float(model.mean.abs().sum()) == 0.0 and bool((model.std == 1).all())
+    assert all(p.dtype == torch.float32 for p in model.parameters()) and verify_model("t_recipe")[0]
+
+
+def test_the_once_per_epoch_nonfinite_check_of_cuda_stops_the_run(tiny_cifar_root, tmp_path, monkeypatch):
+    import bench.train
+    from bench.train import TrainingCollapsed
+
+    monkeypatch.setenv("RIBENCH_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench.train, "reads_each_step", lambda device: False)  # the CUDA loop, run on the CPU
+    cfg = TrainConfig(
+        name="t_inf_epoch",
+        method="topgap",
+        arch="tiny",
+        epochs=2,
+        batch_size=16,
+        bf16=False,
+        data_root=str(tiny_cifar_root),
+    )
+    with pytest.raises(TrainingCollapsed, match="non-finite in 4 of the 4 steps of epoch 1"):
+        train(cfg, {"k": 8, "num_maps": 2, "fpn_channels": 8, "lambda_l1": float("inf")})
+    assert (
+        not (tmp_path / "runs" / "t_inf_epoch" / "last.pt").exists() and not (tmp_path / "zoo" / "t_inf_epoch").exists()
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_device_cuda_without_cuda_is_one_line_and_exit_2(tiny_cifar_root):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    result = CliRunner().invoke(
+        app, ["train", "--name", "t_nocuda", "--device", "cuda", "--data-root", str(tiny_cifar_root)]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["error: --device cuda: torch sees no CUDA device here"]

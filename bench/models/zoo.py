@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from bench.exceptions import ChecksumError
 from bench.models.cards import (  # noqa: F401  (re-exported: the zoo's public names)
@@ -27,6 +27,7 @@ from bench.models.cards import (  # noqa: F401  (re-exported: the zoo's public n
 )
 from bench.models.classifier import Classifier, build_classifier
 from bench.models.factory import load_factory_file
+from bench.models.weights import is_split, read_parts, store_weights, verify_parts
 from bench.paths import cache_root
 from bench.provenance import sha256_file
 
@@ -61,7 +62,10 @@ def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
         verify_file(folder / card["factory"], card["sha256"])
         return load_factory_file(folder / card["factory"]).eval().to(device)
     model = build_from_card(card)
-    load_weights(model, weights_path(card, folder), card["sha256"])
+    if is_split(card):
+        model.load_state_dict(read_parts(card, folder))
+    else:
+        load_weights(model, weights_path(card, folder), card["sha256"])
     return model.eval().to(device)
 
 
@@ -95,6 +99,8 @@ def verify_model(name: str) -> tuple[bool, str]:
     """Re-hash a zoo checkpoint; (ok, message)."""
     card = read_card(name)
     folder = find_card(name)
+    if is_split(card):
+        return _verify_split(card, folder)
     try:
         path = folder / card["factory"] if card.get("factory") else weights_path(card, folder)
     except FileNotFoundError as err:
@@ -108,13 +114,32 @@ def verify_model(name: str) -> tuple[bool, str]:
     return True, f"{name}: sha256 {card['sha256'][:12]}… ok"
 
 
-def save_model(model: torch.nn.Module, card: dict[str, Any], folder: Path | None = None) -> Path:
-    """Write weights + card (with the weights' sha256) to ``folder`` (default: the zoo)."""
+def _verify_split(card: dict[str, Any], folder: Path) -> tuple[bool, str]:
+    try:
+        verify_parts(card, folder)
+    except (ChecksumError, FileNotFoundError) as err:
+        return False, str(err)
+    return True, f"{card['name']}: sha256 {card['sha256'][:12]}… ok ({len(card['weights'])} parts, each checked)"
+
+
+def save_model(
+    model: torch.nn.Module,
+    card: dict[str, Any],
+    folder: Path | None = None,
+    weights_dtype: str = "float32",
+    max_part_bytes: int | None = None,
+) -> Path:
+    """Write weights + card (with the weights' sha256) to ``folder`` (default: the zoo).
+
+    ``weights_dtype="float16"`` and ``max_part_bytes`` store the forms of ``bench.models.weights`` (half the size;
+    byte parts with one sha256 each), for channels that take only small files.
+
+    Example:
+        >>> save_model(model, card, weights_dtype="float16", max_part_bytes=16 << 20)
+    """
     folder = folder or zoo_root() / card["name"]
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
-    card = {**card, "sha256": sha256_file(folder / WEIGHTS_FILE), "weights": WEIGHTS_FILE}
+    card = {**card, **store_weights(model.state_dict(), folder, weights_dtype, max_part_bytes)}
     (folder / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
     register_zoo()
     return folder
