@@ -221,6 +221,13 @@ def test_recipro_cam_equals_a_position_by_position_loop(tiny_model):
                 assert ours[b, i, j] == pytest.approx(float(expected), abs=1e-6)
 
 
+def test_recipro_cam_rows_across_images_do_not_depend_on_the_chunk(tiny_topgap_model):
+    x = embedded_sample().batch(torch.arange(3)).x
+    target = torch.tensor([1, 4, 9])
+    one_by_one = torch.stack([recipro_scores(tiny_topgap_model, x[i : i + 1], target[i : i + 1])[0] for i in range(3)])
+    torch.testing.assert_close(recipro_scores(tiny_topgap_model, x, target, chunk=7), one_by_one, atol=1e-5, rtol=0)
+
+
 def test_recipro_gaussian_masks_are_cropped_3x3_kernels():
     masks = spatial_masks(4, 5, gaussian=True)
     assert masks.shape == (20, 1, 4, 5)

@@ -27,21 +27,30 @@ def spatial_masks(height: int, width: int, gaussian: bool = False) -> torch.Tens
 def recipro_scores(
     model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, gaussian: bool = False, chunk: int = 256
 ) -> torch.Tensor:
-    """Raw Recipro-CAM maps (B, h, w) at the resolution of the last backbone map of a bench Classifier."""
+    """Raw Recipro-CAM maps (B, h, w) at the resolution of the last backbone map of a bench Classifier.
+
+    The B*h*w masked head passes run as (image, position) rows in batches of ``chunk`` rows, across images, so a
+    small last map (8x8 = 64 positions) still fills a batch; memory is bounded by ``chunk`` whatever B and h*w are.
+
+    Example:
+        >>> from bench.models.classifier import build_classifier
+        >>> net = build_classifier("cnn", 10).eval()
+        >>> recipro_scores(net, torch.rand(2, 3, 32, 32), torch.tensor([0, 1])).shape
+        torch.Size([2, 8, 8])
+    """
     feats = model.features(x)
     last = feats[-1]
     _, _, h, w = last.shape
     masks = spatial_masks(h, w, gaussian).to(last.device, last.dtype)
-    maps = []
-    for b in range(len(x)):
-        scores = []
-        for start in range(0, len(masks), chunk):
-            m = masks[start : start + chunk]
-            earlier = [f[b : b + 1].expand(len(m), *f.shape[1:]) for f in feats[:-1]]
-            logits = model.head([*earlier, last[b : b + 1] * m])
-            scores.append(logits.softmax(1)[:, int(target[b])])
-        maps.append(torch.cat(scores).view(h, w))
-    return torch.stack(maps)
+    rows = len(x) * h * w
+    scores = torch.empty(rows, device=last.device)
+    for start in range(0, rows, chunk):
+        row = torch.arange(start, min(start + chunk, rows), device=last.device)
+        image, position = row // (h * w), row % (h * w)
+        earlier = [f[image] for f in feats[:-1]]
+        probs = model.head([*earlier, last[image] * masks[position]]).float().softmax(1)
+        scores[row] = probs[torch.arange(len(row), device=last.device), target.to(last.device)[image]]
+    return scores.view(len(x), h, w)
 
 
 def recipro_cam(model: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, gaussian: bool = False) -> torch.Tensor:
