@@ -8,7 +8,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-import bench
+from bench._version import __version__
 from bench.paths import REPO_ROOT, clone_root
 
 __all__ = ["REPO_ROOT", "git_commit", "machine", "provenance", "sha256_file", "utc_now"]
@@ -39,7 +39,7 @@ def provenance(device: str) -> dict[str, str | int]:
     import torch  # only runs that compute record provenance
 
     return {
-        "package_version": bench.__version__,
+        "package_version": __version__,
         "git_commit": git_commit(),
         "torch_version": torch.__version__,
         "device": device,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import sys
 import time
@@ -17,6 +16,8 @@ from bench.exceptions import BadModelError, MissingDataError
 from bench.executors import Executor, ShardJob, shard_jobs
 from bench.executors.base import BATCH_SECONDS
 from bench.executors.local import LocalExecutor
+from bench.models.cards import read_card
+from bench.models.fingerprint import combined_sha256, state_dict_sha256
 from bench.models.submit import logits_problem
 from bench.plugins import Context
 from bench.provenance import provenance, utc_now
@@ -39,16 +40,15 @@ class RunOptions:
 
 
 def model_sha256(name: str, model: torch.nn.Module) -> str:
-    """The zoo card's sha256, or a hash of the state dict for models registered in code."""
-    if MODELS.entry(name).meta.get("source") == "zoo":
-        from bench.models.zoo import read_card
-
-        return read_card(name)["sha256"]
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    """The zoo card's sha256, or a hash of the state dict for models registered in code; for a model built by a
+    Python file (``--model file.py:fn`` or a zoo ``model.py``), the file's and the loaded weights' together."""
+    meta = MODELS.entry(name).meta
+    if meta.get("source") == "zoo":
+        card = read_card(name)
+        return combined_sha256(card["sha256"], state_dict_sha256(model)) if card.get("factory") else card["sha256"]
+    if meta.get("source") == "file":
+        return combined_sha256(meta["file_sha256"], state_dict_sha256(model))
+    return state_dict_sha256(model)
 
 
 def check_model(model: torch.nn.Module, data: ImageDataset, device: str) -> None:
@@ -62,7 +62,22 @@ def check_model(model: torch.nn.Module, data: ImageDataset, device: str) -> None
 
 
 def reproduce_command(model: str, suite: str, n: int, opts: RunOptions) -> str:
-    args = ["bench", "run", "--model", model, "--suite", suite, "--limit", str(n), "--seed", str(opts.seed)]
+    """The command that recomputes a row; for a model that only exists in someone's Python session, what it needs.
+
+    Example:
+        >>> reproduce_command("standard_cnn", "cifar10-adv", 200, RunOptions())
+        'bench run --model standard_cnn --suite cifar10-adv --limit 200 --seed 0'
+    """
+    meta = MODELS.peek(model).meta
+    if meta.get("source") == "custom":  # an nn.Module handed to bench.evaluate: no name loads it
+        options = f", batch_size={opts.batch_size}" if opts.batch_size else ""
+        return (
+            f"bench.evaluate(model, {suite!r}, n={n}, seed={opts.seed}{options})  # needs the nn.Module "
+            f"{meta['class_name']} whose state_dict has sha256 {meta['state_sha256']}; it is in no zoo "
+            "(bench zoo submit adds it)"
+        )
+    args = ["bench", "run", "--model", meta.get("cli_model", model), "--suite", suite, "--limit", str(n)]
+    args += ["--seed", str(opts.seed)]
     if opts.batch_size:
         args += ["--batch-size", str(opts.batch_size)]
     if opts.bf16:
@@ -104,7 +119,7 @@ class Selection:
 def plan_suite(model_name: str, suite_name: str, opts: RunOptions, store: ResultsStore) -> tuple[list[Unit], Selection]:
     """Check the model, data and plugins of one model x suite; return its units not yet in the store."""
     suite: Suite = load_suite(suite_name)
-    model = MODELS.create(model_name, device=opts.device)
+    model = MODELS.create(model_name, device=opts.device).eval()  # clean and attacks alike see eval mode
     data = load_dataset(suite.dataset, suite.split, opts.data_root)
     n = min(opts.limit or suite.n, suite.n, len(data))
     check_model(model, data, opts.device)

@@ -24,7 +24,9 @@ from typing import Any
 
 import yaml
 
+from bench.exceptions import ChecksumError
 from bench.paths import cache_root, clone_root, path_list
+from bench.provenance import sha256_file
 from bench.registry import MODELS
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -135,6 +137,20 @@ def validate_card(card: dict[str, Any], factory: bool | None = None) -> list[str
         if k in card and not isinstance(card[k], t)
     ]
     return problems
+
+
+def verify_file(path: Path, expected_sha256: str) -> None:
+    """Refuse a file whose sha256 is not the card's (``ChecksumError``, one line naming the file).
+
+    Example:
+        >>> verify_file(Path("model_zoo/standard_cnn/weights.safetensors"), read_card("standard_cnn")["sha256"])
+    """
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ChecksumError(
+            f"refusing to load {path}: sha256 {actual[:12]}… does not match the card's {expected_sha256[:12]}…"
+            " (re-download the file or re-run `bench zoo verify`)"
+        )
 
 
 def register_zoo() -> None:

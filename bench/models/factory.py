@@ -1,16 +1,21 @@
 """Models from Python files: ``path/to/file.py`` exposing a function (default ``create_model``) returning the model.
 
-Importing the file runs code the user chose to run (a submission, or ``bench run --model file.py:fn``).
+Importing the file runs code the user chose to run (a submission, or ``bench run --model file.py:fn``). Such a model
+is registered as ``<file name>:<function>`` (e.g. ``mynet.py:create_model``); its ``model_sha256`` covers the file
+and the weights the function loads.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 from pathlib import Path
 from typing import Any
 
 from bench.exceptions import BadModelError
+from bench.provenance import sha256_file
+from bench.registry import MODELS
 
 DEFAULT_FUNCTION = "create_model"
 
@@ -55,3 +60,39 @@ def load_factory_file(path: Path, function: str = DEFAULT_FUNCTION) -> Any:
     if not callable(factory):
         raise BadModelError(f"{path} must define {function}() returning the model")
     return factory()
+
+
+def resolve_model(spec: str) -> str:
+    """The registry name of a model spec: a registered name as it is, a ``file.py[:function]`` registered first.
+
+    Args:
+        spec: ``standard_cnn`` (zoo or registered), or ``path/to/file.py:function`` (default ``create_model``).
+
+    Returns:
+        A name ``MODELS`` knows; for a file, ``<file name>:<function>``.
+
+    Example:
+        >>> resolve_model("standard_cnn")
+        'standard_cnn'
+    """
+    parsed = split_spec(spec)
+    if parsed is None:
+        return spec
+    path, function = parsed
+    if not path.is_file():
+        raise FileNotFoundError(f"--model {spec}: no such file {path}")
+    name = f"{path.name}:{function}"
+    MODELS.add(
+        name,
+        functools.partial(_create, path.resolve(), function),
+        source="file",
+        path=str(path.resolve()),
+        file_sha256=sha256_file(path),
+        cli_model=spec,
+        description=f"{function}() of {path}",
+    )
+    return name
+
+
+def _create(path: Path, function: str, device: str = "cpu") -> Any:
+    return load_factory_file(path, function).eval().to(device)

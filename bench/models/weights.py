@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from safetensors.torch import load, save
 
+from bench.exceptions import ChecksumError
+from bench.models.cards import verify_file
 from bench.provenance import sha256_file
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -116,8 +118,6 @@ def read_parts(card: dict[str, Any], folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _joined(card: dict[str, Any], folder: Path) -> bytes:
-    from bench.models.zoo import ChecksumError, verify_file  # zoo imports this module
-
     expected = card.get("sha256_parts") or {}
     for name in card["weights"]:
         if name not in expected:

@@ -23,13 +23,13 @@ from bench.models.cards import (  # noqa: F401  (re-exported: the zoo's public n
     read_card,
     register_zoo,
     validate_card,
+    verify_file,
     zoo_root,
 )
 from bench.models.classifier import Classifier, build_classifier
 from bench.models.factory import load_factory_file
 from bench.models.weights import is_split, read_parts, store_weights, verify_parts
 from bench.paths import cache_root
-from bench.provenance import sha256_file
 
 
 def build_from_card(card: dict[str, Any]) -> Classifier:
@@ -84,15 +84,6 @@ def weights_path(card: dict[str, Any], folder: Path, download: bool = False) -> 
         cached.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(card["url"], str(cached), hash_prefix=card["sha256"][:16])
     return cached
-
-
-def verify_file(path: Path, expected_sha256: str) -> None:
-    actual = sha256_file(path)
-    if actual != expected_sha256:
-        raise ChecksumError(
-            f"refusing to load {path}: sha256 {actual[:12]}… does not match the card's {expected_sha256[:12]}…"
-            " (re-download the file or re-run `bench zoo verify`)"
-        )
 
 
 def verify_model(name: str) -> tuple[bool, str]:
