@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import typer
@@ -165,8 +166,17 @@ def list_(kind: str = typer.Argument(..., help=f"What to list: {', '.join(LIST_K
 
 @app.command()
 def run(
-    model: str = typer.Option("", help="Model name(s), comma-separated (see `bench list models`)."),
+    model: str = typer.Option(
+        "",
+        help="Model name(s), comma-separated (see `bench list models`), or path/to/file.py[:function] "
+        "(default function: create_model) returning an nn.Module.",
+    ),
     suite: str = typer.Option("", help="Suite name(s), comma-separated (see `bench list suites`), or YAML paths."),
+    zoo: list[str] = typer.Option(
+        [],
+        "--zoo",
+        help="Extra zoo folder(s) of <name>/card.yaml, searched after the official zoo (repeatable; RIBENCH_ZOO too).",
+    ),
     limit: int | None = typer.Option(None, help="Evaluate only the first N examples of the suite's split (N >= 1)."),
     batch_size: int | None = typer.Option(None, min=1, help="Batch size (default: the suite's)."),
     seed: int = typer.Option(0, help="Seed for random starts and stochastic attacks."),
@@ -204,7 +214,13 @@ def run(
     only_names = _split(only)
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be >= 1 (got {limit}); omit it to use the suite's n")
+    from bench.models.cards import add_zoo_roots
+    from bench.models.factory import resolve_model
+
+    if zoo:
+        add_zoo_roots([p for value in zoo for p in value.split(os.pathsep) if p])
     models, suites = _grid_names(model, suite, grid)
+    models = [resolve_model(spec) for spec in models]  # a file.py[:function] is registered under its file name
     _check_names(models, suites, only_names, executor)  # everything a user can get wrong, before torch loads
     device = resolve_device(device)
 
