@@ -16,6 +16,7 @@ from bench.exceptions import BadModelError, MissingDataError
 from bench.executors import Executor, ShardJob, shard_jobs
 from bench.executors.base import BATCH_SECONDS
 from bench.executors.local import LocalExecutor
+from bench.intervals import with_intervals
 from bench.models.cards import read_card
 from bench.models.fingerprint import combined_sha256, state_dict_sha256
 from bench.models.submit import logits_problem
@@ -214,7 +215,7 @@ class UnitFinisher:
             }
             for m, v in metrics
         ]
-        self.store.finish_unit(unit.key, examples, rows)
+        self.store.finish_unit(unit.key, examples, with_intervals(rows, unit.job.plugin, examples, unit.key.seed))
 
     def close(self) -> None:
         self.bar.close()

@@ -14,6 +14,8 @@ import pytest
 from bench.report.reproduce import rebuild
 from tests.test_report import ADV, write_synthetic_results
 
+HEADLINE = "Robust accuracy, per-image worst case (%) ↑"
+SQUARE = "Square-5000 ε=8/255 · Robust accuracy (%) ↑"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM_FLAGS = (
@@ -81,16 +83,23 @@ def test_suite_page_rows_and_sorting(site, browser, tmp_path):
 
     browser.get((site / f"{ADV}.html").as_uri())
     assert browser.title == f"RIBench — {ADV}"
-    # ranked rows: pgdat (min 45%), topgap (min 31%), the two standard_cnn entries (bf16 5%, fp32 0%)
+    # ranked rows: the complete entries by their per-image worst case (topgap 11%, standard fp32 0%), then the
+    # incomplete ones (pgdat without Square 45%, standard bf16 with PGD-20 only 5%)
     assert column_texts(browser, "leaderboard", "Model") == [
-        "pgdat_cnn",
         "topgap_cnn_k16",
         "standard_cnn",
+        "pgdat_cnn",
         "standard_cnn",
     ]
-    assert column_texts(browser, "leaderboard", "Best-known robust (%)") == ["45.00", "31.00", "5.00", "0.00"]
-    assert column_texts(browser, "leaderboard", "Precision") == ["fp32", "fp32", "bf16", "fp32"]
-    flag_cell = browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr:nth-child(2) td.flag")
+    assert column_texts(browser, "leaderboard", HEADLINE) == [
+        "11.00 [7.4, 16.1]",
+        "0.00 [0.0, 1.9]",
+        "incomplete: no Square-5000 ε=8/255 45.00 [38.3, 51.9]",
+        "incomplete: no FGSM ε=8/255, PGD-50 ε=8/255, Square-5000 ε=8/255 5.00 [2.7, 9.0]",
+    ]
+    assert column_texts(browser, "leaderboard", "#") == ["1", "2", "3", "4"]
+    assert column_texts(browser, "leaderboard", "Precision") == ["fp32", "fp32", "fp32", "bf16"]
+    flag_cell = browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr:nth-child(1) td.flag")
     assert flag_cell.text.startswith("⚑")
 
     click_header(browser, "leaderboard", "Model")
@@ -104,10 +113,10 @@ def test_suite_page_rows_and_sorting(site, browser, tmp_path):
     assert column_texts(browser, "leaderboard", "Model")[0] == "topgap_cnn_k16"
 
     # numbers sort as numbers, and a missing value (–) stays last in both directions
-    click_header(browser, "leaderboard", "Square-5000 ε=8/255 (%)")
-    assert column_texts(browser, "leaderboard", "Square-5000 ε=8/255 (%)") == ["2.00", "34.00", "–", "–"]
-    click_header(browser, "leaderboard", "Square-5000 ε=8/255 (%)")
-    assert column_texts(browser, "leaderboard", "Square-5000 ε=8/255 (%)") == ["34.00", "2.00", "–", "–"]
+    click_header(browser, "leaderboard", SQUARE)
+    assert column_texts(browser, "leaderboard", SQUARE) == ["2.00 [0.8, 5.0]", "34.00 [27.8, 40.8]", "–", "–"]
+    click_header(browser, "leaderboard", SQUARE)
+    assert column_texts(browser, "leaderboard", SQUARE) == ["34.00 [27.8, 40.8]", "2.00 [0.8, 5.0]", "–", "–"]
     header = browser.find_element(By.CSS_SELECTOR, "#leaderboard thead th[aria-sort]")
     assert header.get_attribute("aria-sort") == "descending"
 
@@ -122,7 +131,7 @@ def test_index_lists_suites_and_shows_figures(site, browser, tmp_path):
 
     browser.get((site / "index.html").as_uri())
     assert column_texts(browser, "suites", "Suite") == [ADV, "cifar10-diagnostics"]
-    assert "strongest attack" in browser.find_element(By.CSS_SELECTOR, "p.rule").text
+    assert "per-image worst-case robust accuracy" in browser.find_element(By.CSS_SELECTOR, "p.rule").text
     images = browser.find_elements(By.CSS_SELECTOR, ".figures img")
     assert [img.get_attribute("alt") for img in images] == ["robust_vs_steps"]
     assert browser.execute_script("return arguments[0].naturalWidth", images[0]) > 100  # the SVG loaded

@@ -7,32 +7,40 @@ import hashlib
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
 
+from bench.intervals import plugin_for, recompute
 from bench.models.classifier import build_classifier
 from bench.report import figures as figs
 from bench.report.common import MISSING, current_rows, read_cards, setting_label, varying_params
 from bench.report.leaderboard import build_leaderboard, render_csv, write_leaderboards
 from bench.report.reproduce import check, rebuild
 from bench.report.tables import TableSpecError, build_table, load_spec, render_latex, render_markdown, write_tables
-from bench.results import ResultsStore, UnitKey, canonical_json
+from bench.results import ResultsStore, UnitKey, atomic_write_parquet, canonical_json
 from tests.conftest import needs_shared_data, shared_data_root
 
 EPS = 8 / 255
+N = 200
+FGSM = {"eps": EPS, "norm": "Linf"}
 PGD = {"eps": EPS, "alpha": 2 / 255, "restarts": 1, "random_start": True, "norm": "Linf"}
 SQUARE = {"eps": EPS, "n_queries": 5000, "p_init": 0.8, "norm": "Linf"}
 ADV = "cifar10-adv"
 DIAGNOSTICS = {"eps": EPS, "steps": "10,20,50,100", "sweep_steps": 20, "restarts": 5}
-# model: (clean, PGD-20, PGD-50, Square); None = not measured
-ADV_VALUES = {
-    "standard_cnn": (0.91, 0.0, 0.0, 0.02),
-    "topgap_cnn_k16": (0.89, 0.52, 0.31, 0.34),  # looks robust under PGD-20, not under PGD-50
-    "pgdat_cnn": (0.80, 0.46, 0.45, None),
+# model: images [start, stop) that are (clean, FGSM, PGD-20, PGD-50, Square) right; None = not measured.
+ADV_SETS = {
+    "standard_cnn": ((0, 182), (0, 10), (0, 0), (0, 0), (0, 4)),
+    # PGD-50 (images 0-61) and Square (40-107) break different images: the minimum over attacks is 31%, the
+    # per-image worst case (images 40-61 survive everything) 11%
+    "topgap_cnn_k16": ((0, 178), (0, 130), (0, 104), (0, 62), (40, 108)),
+    "pgdat_cnn": ((0, 160), (0, 100), (0, 92), (0, 90), None),  # no Square: incomplete
 }
+WORST_CASE = {"standard_cnn": 0.0, "topgap_cnn_k16": 22 / N, "pgdat_cnn": 90 / N}
+MIN_OVER_ATTACKS = {"standard_cnn": 0.0, "topgap_cnn_k16": 0.31, "pgdat_cnn": 0.45}
 
 
 def tidy_rows(
@@ -70,6 +78,58 @@ def attack_rows(model, plugin, params, clean, robust, **kw):
     return tidy_rows(model, ADV, plugin, params, metrics, **kw)
 
 
+def flags(span: tuple[int, int], n: int = N) -> np.ndarray:
+    return (np.arange(n) >= span[0]) & (np.arange(n) < span[1])
+
+
+def clean_examples(correct: tuple[int, int], n: int = N) -> pd.DataFrame:
+    right = flags(correct, n)
+    labels = np.arange(n) % 10
+    return pd.DataFrame(
+        {"index": np.arange(n), "label": labels, "pred": np.where(right, labels, (labels + 1) % 10), "correct": right}
+    )
+
+
+def attack_examples(correct: tuple[int, int], robust: tuple[int, int], n: int = N) -> pd.DataFrame:
+    """Per-example outcomes of an attack plugin: clean-correct images ``correct``, surviving images ``robust``."""
+    right, survived = flags(correct, n), flags(robust, n)
+    assert not (survived & ~right).any(), "a robust image must be clean-correct"
+    labels = np.arange(n) % 10
+    wrong = (labels + 1) % 10
+    return pd.DataFrame(
+        {
+            "index": np.arange(n),
+            "label": labels,
+            "clean_pred": np.where(right, labels, wrong),
+            "adv_pred": np.where(survived, labels, wrong),
+            "attacked": right,
+            "robust": survived,
+            "distance": np.where(right, EPS, 0.0),
+        }
+    )
+
+
+def write_unit(store: ResultsStore, model, suite, plugin, params, examples, *, precision="fp32", **kw) -> None:
+    """Rows summarized by the plugin itself from ``examples``, and the examples file beside them."""
+    metrics = dict(plugin_for(plugin, canonical_json(params)).summarize(examples, None))
+    key = UnitKey(
+        model,
+        kw.get("sha", "sha-a"),
+        "cifar10",
+        "test",
+        len(examples),
+        suite,
+        plugin,
+        canonical_json(params),
+        0,
+        precision,
+    )
+    store.append_rows(
+        suite, model, tidy_rows(model, suite, plugin, params, metrics, n=len(examples), precision=precision, **kw)
+    )
+    atomic_write_parquet(examples, store.examples_path(key))
+
+
 def write_card(zoo: Path, name: str, method: str, dataset: str = "cifar10", sha: str = "sha-a", **extra) -> None:
     card = {
         "name": name,
@@ -92,17 +152,17 @@ def write_synthetic_results(root: Path) -> tuple[Path, Path]:
     """results/ and model_zoo/ folders under ``root`` with three CIFAR-10 models and a diagnostics run."""
     results, zoo = root / "results", root / "model_zoo"
     store = ResultsStore(results)
-    for model, (clean, pgd20, pgd50, square) in ADV_VALUES.items():
-        rows = tidy_rows(model, ADV, "clean", {}, {"accuracy": clean})
-        rows += attack_rows(model, "pgd", {**PGD, "steps": 20}, clean, pgd20)
-        rows += attack_rows(model, "pgd", {**PGD, "steps": 50}, clean, pgd50, timestamp="2025-11-21T08:00:00Z")
+    for model, (clean, fgsm, pgd20, pgd50, square) in ADV_SETS.items():
+        write_unit(store, model, ADV, "clean", {}, clean_examples(clean))
+        write_unit(store, model, ADV, "fgsm", FGSM, attack_examples(clean, fgsm))
+        write_unit(store, model, ADV, "pgd", {**PGD, "steps": 20}, attack_examples(clean, pgd20))
+        later = "2025-11-21T08:00:00Z"
+        write_unit(store, model, ADV, "pgd", {**PGD, "steps": 50}, attack_examples(clean, pgd50), timestamp=later)
         if square is not None:
-            rows += attack_rows(model, "square", SQUARE, clean, square)
-        store.append_rows(ADV, model, rows)
+            write_unit(store, model, ADV, "square", SQUARE, attack_examples(clean, square))
     # the same model in bf16: its own leaderboard line, never mixed with fp32
-    store.append_rows(
-        ADV, "standard_cnn", attack_rows("standard_cnn", "pgd", {**PGD, "steps": 20}, 0.9, 0.05, precision="bf16")
-    )
+    bf16 = attack_examples((0, 180), (0, 10))
+    write_unit(store, "standard_cnn", ADV, "pgd", {**PGD, "steps": 20}, bf16, precision="bf16")
     # diagnostics (metric names of bench/plugins/diagnostics.py); NaN = a check that could not run
     diagnostics = {
         "flag_more_steps_help": 1.0,
@@ -120,6 +180,7 @@ def write_synthetic_results(root: Path) -> tuple[Path, Path]:
     write_card(zoo, "standard_cnn", "standard")
     write_card(zoo, "topgap_cnn_k16", "topgap", head_kwargs={"k": 16, "num_maps": 2, "fpn_channels": 16})
     write_card(zoo, "pgdat_cnn", "pgd_at")
+    recompute(results)  # the interval columns, from the examples files (the diagnostics unit has none)
     return results, zoo
 
 
@@ -131,7 +192,14 @@ def synthetic(tmp_path: Path) -> tuple[Path, Path]:
 def board_for(results: Path, zoo: Path, suite: str = ADV, out: Path | None = None):
     cards = read_cards(zoo)
     rows, _ = current_rows(ResultsStore(results).read(), cards)
-    return build_leaderboard(rows, rows, cards, suite, out or results.parent / "leaderboards")
+    return build_leaderboard(rows, rows, cards, suite, out or results.parent / "leaderboards", results)
+
+
+def column_key(board, prefix: str) -> str:
+    return next(c.key for c in board.columns if c.header.startswith(prefix))
+
+
+HEADLINE = "Robust accuracy, per-image worst case ↑"  # its CSV header
 
 
 def csv_records(board) -> list[dict[str, str]]:
@@ -155,47 +223,110 @@ def test_setting_labels_name_the_attack_and_its_budget():
     assert setting_label("deletion", morf, shown["deletion"]) == "deletion order=morf"
 
 
-def test_ranking_uses_the_strongest_attack(synthetic):
+def test_headline_is_the_per_image_worst_case_not_the_minimum_over_attacks(synthetic):
     records = [r for r in csv_records(board_for(*synthetic)) if r["Precision"] == "fp32"]
-    # pgdat's minimum (0.45) beats topgap's (0.31, PGD-50) although topgap has the higher PGD-20
-    assert [r["Model"] for r in records] == ["pgdat_cnn", "topgap_cnn_k16", "standard_cnn"]
-    best = {r["Model"]: float(r["Best-known robust"]) for r in records}
-    assert best == pytest.approx({"pgdat_cnn": 0.45, "topgap_cnn_k16": 0.31, "standard_cnn": 0.0})
-    assert {r["Model"]: r["Strongest attack"] for r in records}["topgap_cnn_k16"] == "PGD-50 ε=8/255"
+    # complete entries first (topgap 11% above standard 0%), then pgdat, which has no Square run, despite its 45%
+    assert [r["Model"] for r in records] == ["topgap_cnn_k16", "standard_cnn", "pgdat_cnn"]
+    worst = {r["Model"]: float(r[HEADLINE]) for r in records}
+    assert worst == pytest.approx(WORST_CASE)
+    assert worst["topgap_cnn_k16"] < MIN_OVER_ATTACKS["topgap_cnn_k16"]  # the fixture where the two rules differ
+    assert {r["Model"]: r["headline note"] for r in records}["pgdat_cnn"] == "incomplete: no Square-5000 ε=8/255"
+    # Wilson interval of 22 robust images out of 200
+    topgap = next(r for r in records if r["Model"] == "topgap_cnn_k16")
+    low, high = float(topgap[f"{HEADLINE} ci_low"]), float(topgap[f"{HEADLINE} ci_high"])
+    assert (low, high) == pytest.approx((0.0738, 0.1609), abs=1e-4)
+
+
+def test_worst_case_is_recomputed_from_the_stored_outcomes(synthetic):
+    results, zoo = synthetic
+    store = ResultsStore(results)
+    survived = np.ones(N, dtype=bool)
+    for frame in store.read_examples(ADV, "topgap_cnn_k16").values():
+        if "robust" in frame:
+            survived &= frame.sort_values("index")["robust"].to_numpy(dtype=bool)
+    entry = next(e for e in board_for(results, zoo).entries if e["model"].text == "topgap_cnn_k16")
+    assert entry["headline"].sort == pytest.approx(survived.mean()) and entry["headline"].text == "11.00"
+    assert entry["headline"].ci == "[7.4, 16.1]"
+    assert entry["attacks"].text == "FGSM, PGD-20, PGD-50, Square-5000"
+
+
+def test_incomplete_entries_say_so_in_the_cell_and_overlapping_intervals_tie(synthetic):
+    board = board_for(*synthetic)
+    by_model = {(e["model"].text, e["precision"].text): e for e in board.entries}
+    pgdat = by_model["pgdat_cnn", "fp32"]["headline"]
+    assert pgdat.badge == "incomplete: no Square-5000 ε=8/255" and pgdat.text == "45.00"
+    bf16 = by_model["standard_cnn", "bf16"]["headline"]
+    assert bf16.badge.startswith("incomplete: no FGSM ε=8/255, PGD-50 ε=8/255, Square-5000 ε=8/255")
+    # ranks: topgap's [7.4, 16.1] and standard's [0, 1.9] do not overlap; the two incomplete ones do not either
+    assert [e["rank"].text for e in board.entries] == ["1", "2", "3", "4"]
+    markdown = render_markdown_board(board)
+    assert "**incomplete: no Square-5000 ε=8/255** 45.00 [38.3, 51.9]" in markdown
+
+
+def render_markdown_board(board) -> str:
+    from bench.report.leaderboard import render_markdown
+
+    return render_markdown(board)
+
+
+def test_rank_ranges_show_ties():
+    from bench.stats import rank_ranges
+
+    # 0.90 stands apart; 0.50 and 0.48 overlap each other and share ranks 2-3
+    assert rank_ranges([0.9, 0.5, 0.48], [0.85, 0.4, 0.38], [0.95, 0.6, 0.58]) == [(1, 1), (2, 3), (2, 3)]
+    assert rank_ranges([0.1, 0.5], [0.05, 0.4], [0.15, 0.6], higher_better=False) == [(1, 1), (2, 2)]
 
 
 def test_cells_come_from_rows_and_missing_ones_say_so(synthetic):
     board = board_for(*synthetic)
     by_model = {(e["model"].text, e["precision"].text): e for e in board.entries}
-    square = next(c.key for c in board.columns if c.header.startswith("Square-5000"))
+    square, clean = column_key(board, "Square-5000"), column_key(board, "Clean")
     assert by_model["pgdat_cnn", "fp32"][square].text == MISSING
     assert by_model["topgap_cnn_k16", "fp32"][square].text == "34.00"
-    assert by_model["topgap_cnn_k16", "fp32"]["clean"].text == "89.00"
-    # each number carries its own provenance
-    assert "n=200, fp32, seed 0, 2025-11-20, commit 0123456789" in by_model["topgap_cnn_k16", "fp32"][square].title
+    assert by_model["topgap_cnn_k16", "fp32"][square].ci == "[27.8, 40.8]"  # Wilson, 68 of 200
+    assert by_model["topgap_cnn_k16", "fp32"][clean].text == "89.00"
+    # each number carries its own provenance and how its interval was computed
+    title = by_model["topgap_cnn_k16", "fp32"][square].title
+    assert "n=200, fp32, seed 0, 2025-11-20, commit 0123456789" in title and "95% interval: wilson" in title
     # the date column spans the two measurement days
     assert by_model["topgap_cnn_k16", "fp32"]["date"].text == "2025-11-20 … 2025-11-21"
 
 
+def test_columns_are_grouped_by_plugin_and_marked_with_their_direction(synthetic):
+    board = board_for(*synthetic)
+    metric_headers = [c.header for c in board.columns if c.key.startswith("metric:")]
+    assert metric_headers == [
+        "Clean · Clean accuracy (%) ↑",
+        "FGSM ε=8/255 · Robust accuracy (%) ↑",
+        "PGD-20 ε=8/255 · Robust accuracy (%) ↑",
+        "PGD-50 ε=8/255 · Robust accuracy (%) ↑",
+        "Square-5000 ε=8/255 · Robust accuracy (%) ↑",
+    ]
+    assert "Ranked by robust accuracy, per-image worst case" in board.ranking_rule
+
+
 def test_a_changed_result_changes_the_leaderboard(synthetic):
     results, zoo = synthetic
-    before = {r["Model"]: r["Clean"] for r in csv_records(board_for(results, zoo))}
+    clean = "Clean · Clean accuracy ↑"
+    before = {r["Model"]: r[clean] for r in csv_records(board_for(results, zoo))}
     ResultsStore(results).append_rows(ADV, "pgdat_cnn", tidy_rows("pgdat_cnn", ADV, "clean", {}, {"accuracy": 0.8125}))
-    after = {r["Model"]: r["Clean"] for r in csv_records(board_for(results, zoo))}
+    after = {r["Model"]: r[clean] for r in csv_records(board_for(results, zoo))}
     assert before["pgdat_cnn"] == "0.800000" and after["pgdat_cnn"] == "0.812500"
 
 
 def test_precisions_are_separate_entries(synthetic):
     entries = [(e["model"].text, e["precision"].text) for e in board_for(*synthetic).entries]
     assert ("standard_cnn", "bf16") in entries and ("standard_cnn", "fp32") in entries
-    bf16 = next(e for e in board_for(*synthetic).entries if e["precision"].text == "bf16")
-    assert bf16["best"].text == "5.00" and bf16["clean"].text == "90.00"  # not the fp32 clean 91.00
+    board = board_for(*synthetic)
+    bf16 = next(e for e in board.entries if e["precision"].text == "bf16")
+    assert bf16["headline"].text == "5.00"
+    assert bf16[column_key(board, "Clean")].text == MISSING  # never the fp32 clean 91.00
 
 
 def test_gradient_masking_flags_are_shown_beside_robust_accuracy(synthetic):
     board = board_for(*synthetic)
     keys = [c.key for c in board.columns]
-    assert keys.index("flags") == keys.index("best") + 3  # best, strongest attack, n, flags
+    assert keys.index("flags") == keys.index("headline") + 3  # headline, attacks counted, n, flags
     flags = {e["model"].text: e["flags"].text for e in board.entries if e["precision"].text == "fp32"}
     assert flags["topgap_cnn_k16"] == "⚑ blackbox_stronger, more_steps_help (2 of 3)"
     assert flags["standard_cnn"] == "not checked"
@@ -203,8 +334,9 @@ def test_gradient_masking_flags_are_shown_beside_robust_accuracy(synthetic):
 
 def test_diagnostics_suite_ranks_by_its_worst_case_accuracy(synthetic):
     (entry,) = board_for(*synthetic, suite="cifar10-diagnostics").entries
-    assert entry["best"].text == "12.00" and entry["strongest"].text == "Diagnostics worst case ε=8/255"
-    assert entry["clean"].text == "89.00"
+    # no per-example outcomes stored for this unit: its own worst case, marked as an upper bound, without interval
+    assert entry["headline"].text == "≤12.00" and entry["headline"].ci == ""
+    assert entry["attacks"].text == "Diagnostics worst case"
 
 
 def test_rows_of_superseded_weights_are_left_out(synthetic):
@@ -224,7 +356,7 @@ def test_model_names_link_to_their_cards(synthetic, tmp_path):
     assert '<a href="../model_zoo/topgap_cnn_k16/card.yaml">topgap_cnn_k16</a>' in page
     assert (out / "../model_zoo/topgap_cnn_k16/card.yaml").resolve().exists()
     markdown = (out / f"{ADV}.md").read_text()
-    assert "Ranked by best-known robust accuracy" in markdown and "## Measurements" in markdown
+    assert "Ranked by robust accuracy, per-image worst case" in markdown and "## Measurements" in markdown
     assert {p.name for p in out.iterdir()} == {
         f"{s}.{x}" for s in (ADV, "cifar10-diagnostics") for x in ("md", "csv", "html")
     } | {"index.html"}
@@ -296,9 +428,77 @@ def test_best_of_several_models_and_expanded_rows(synthetic, tmp_path):
     written = write_tables("demo", results, tmp_path / "tables", zoo, spec_dir=tmp_path / "specs")
     text = (tmp_path / "tables" / "demo" / "t.md").read_text()
     assert "| CIFAR-10 | best | 0.930 / 0.951 |" in text  # max over the k sweep, the paper's rule
-    assert "| CIFAR-10 | k=16 | 0.890 |" in text and "| CIFAR-10 | k=64 | 0.930 |" in text
+    assert "| CIFAR-10 | k=16 | 0.890 [0.839, 0.926] |" in text and "| CIFAR-10 | k=64 | 0.930 |" in text
     assert "topgap_cnn_k64 (n=200, fp32, seed 0, 2025-11-20, 0123456789, best of 2 models)" in text
     assert sorted(p.name for p in written) == ["README.md", "t.md", "t.tex"]
+
+
+def _write_spec(folder: Path, spec: dict) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))
+
+
+def test_a_row_never_mixes_models_and_gap_ablations_are_not_top_gap(synthetic, tmp_path):
+    results, zoo = synthetic
+    store = ResultsStore(results)
+    # topgap_cnn_k64: better clean accuracy, no PGD-20; topgap_cnn_k256 (k = all 256 positions): best everywhere
+    head = {"num_maps": 2, "fpn_channels": 16}
+    start = {"model": "standard_cnn"}
+    write_card(zoo, "topgap_cnn_k64", "topgap", head_kwargs={"k": 64, **head}, epochs=2, initialized_from=start)
+    write_card(zoo, "topgap_cnn_k256", "topgap", head_kwargs={"k": 256, **head}, epochs=2)
+    store.append_rows(ADV, "topgap_cnn_k64", tidy_rows("topgap_cnn_k64", ADV, "clean", {}, {"accuracy": 0.95}))
+    write_unit(store, "topgap_cnn_k256", ADV, "clean", {}, clean_examples((0, 199)))
+    write_unit(store, "topgap_cnn_k256", ADV, "pgd", {**PGD, "steps": 20}, attack_examples((0, 199), (0, 190)))
+    recompute(results)
+    spec = {
+        "name": "mix",
+        "family": "demo",
+        "title": "Mix",
+        "paper_setup": "PreAct ResNet-18 from scratch",
+        "row_header": ["Data"],
+        "methods": [{"label": "Top-GAP", "card": {"method": "topgap"}}],
+        "metrics": [
+            {"label": "PGD-20", "plugin": "pgd", "params": {"steps": 20}, "metric": "robust_accuracy"},
+            {"label": "Clean", "plugin": "clean", "metric": "accuracy"},
+        ],
+        "rows": [
+            {"cells": ["CIFAR-10"], "card": {"dataset": "cifar10"}, "paper": {"PGD-20": [0.517], "Clean": [0.9]}},
+            {"cells": ["k={}"], "card": {"dataset": "cifar10"}, "expand": "head_kwargs.k"},
+        ],
+    }
+    _write_spec(tmp_path / "specs", spec)
+    write_tables("demo", results, tmp_path / "tables", zoo, spec_dir=tmp_path / "specs")
+    text = (tmp_path / "tables" / "demo" / "mix.md").read_text()
+    # one model for the whole row: topgap_cnn_k16 (the best PGD-20 once the GAP ablation is left out), with its own
+    # clean accuracy, not k64's 0.95; both paper values lie inside our intervals
+    row = next(line for line in text.splitlines() if line.startswith("| CIFAR-10 |"))
+    assert row.startswith("| CIFAR-10 | 0.520 [0.451, 0.588] / 0.517 ✓ | 0.890 [0.839, 0.926] / 0.9 ✓ |")
+    assert "topgap_cnn_k16 (k=16, k/(H'·W')=16/256=0.0625" in row and "topgap_cnn_k256" not in row
+    assert "| k=256 (GAP ablation) | 0.950 [0.910, 0.973] | 0.995 [0.972, 0.999] |" in text
+    assert "topgap_cnn_k256 (k=256, k/(H'·W')=256/256=1, GAP ablation" in text
+    assert (
+        "| k=64 | – | 0.950 | topgap_cnn_k64 (k=64, k/(H'·W')=64/256=0.25, fine-tuned 2 epochs from standard_cnn)"
+        in text
+    )
+    assert "Setup differs from the paper's — paper: PreAct ResNet-18 from scratch. Ours: n = 200 test images" in text
+
+
+def test_paper_values_outside_our_interval_are_marked(synthetic, tmp_path):
+    results, zoo = synthetic
+    spec = {
+        "name": "marks",
+        "family": "demo",
+        "title": "Marks",
+        "row_header": ["Data"],
+        "methods": [{"label": "standard", "card": {"method": "standard"}}],
+        "metrics": [{"label": "Clean", "plugin": "clean", "metric": "accuracy"}],
+        "rows": [{"cells": ["CIFAR-10"], "card": {"dataset": "cifar10"}, "paper": ["0.945 ± 0.01"]}],
+    }
+    _write_spec(tmp_path / "specs", spec)
+    write_tables("demo", results, tmp_path / "tables", zoo, spec_dir=tmp_path / "specs")
+    text = (tmp_path / "tables" / "demo" / "marks.md").read_text()
+    assert "| CIFAR-10 | 0.910 [0.862, 0.942] / 0.945 ± 0.01 ✗ |" in text  # 182 of 200: the paper's 0.945 is above
+    assert r"$\times$" in (tmp_path / "tables" / "demo" / "marks.tex").read_text()
 
 
 def test_every_shipped_spec_loads_and_renders_empty_cells_as_missing(tmp_path):

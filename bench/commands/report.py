@@ -1,4 +1,5 @@
-"""``bench leaderboard``, ``bench tables``, ``bench figures``, ``bench reproduce``: everything in leaderboards/."""
+"""``bench leaderboard``, ``bench tables``, ``bench figures``, ``bench reproduce``: everything in leaderboards/;
+``bench compare`` (paired differences of two models) and ``bench intervals`` (interval columns of stored rows)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from bench.provenance import REPO_ROOT
+from bench.paths import project_dir
 
-DEFAULT_OUT = REPO_ROOT / "leaderboards"
-RESULTS_HELP = "Results folder (default: results/ of the repository)."
+DEFAULT_OUT = project_dir("leaderboards")  # ./leaderboards; inside the clone, the clone's
+RESULTS_HELP = "Results folder (default: ./results; inside the clone, its results/)."
 ZOO_HELP = "Model zoo folder with <name>/card.yaml (default: model_zoo/)."
 
 
@@ -91,11 +92,55 @@ def reproduce(
     typer.echo(f"wrote {len(result.written)} files to {out} (list and sha256 in {out / build.MANIFEST})")
 
 
+def compare(
+    model_a: str = typer.Argument(..., help="First model (A)."),
+    model_b: str = typer.Argument(..., help="Second model (B)."),
+    suite: str = typer.Option(..., help="Suite both models were evaluated on."),
+    plugin: str | None = typer.Option(None, help="Only this plugin's settings (default: every shared setting)."),
+    metric: str | None = typer.Option(None, help="Only this metric, or 'all' (default: each setting's headline)."),
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
+    zoo: str | None = typer.Option(None, envvar="RIBENCH_ZOO", help=ZOO_HELP),
+) -> None:
+    """Paired difference A - B on the same images, with a 95% interval and a test (McNemar / paired bootstrap)."""
+    from bench.stats import MismatchError
+    from bench.stats import compare as compare_models
+
+    try:
+        comparison = compare_models(model_a, model_b, suite, plugin, metric, results, zoo)
+    except MismatchError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    for line in comparison.lines():
+        typer.echo(line)
+
+
+def intervals(
+    suite: str | None = typer.Option(None, help="Only this suite."),
+    model: str | None = typer.Option(None, help="Only this model."),
+    resummarize: list[str] = typer.Option(
+        [], "--resummarize", help="Also recompute this plugin's values from its stored outcomes (repeatable)."
+    ),
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
+) -> None:
+    """Recompute ci_low, ci_high, ci_method of stored rows from their per-example outcomes (no model is run)."""
+    from bench.intervals import recompute
+
+    done = recompute(results, suite, model, resummarize)
+    for path in done.files:
+        typer.echo(f"updated {path}")
+    typer.echo(
+        f"{done.units} units: {done.units - done.without_examples} with per-example outcomes, "
+        f"{done.without_examples} without; {done.resummarized} re-summarized; {len(done.files)} files changed"
+    )
+
+
 def register(app: typer.Typer) -> None:
     for name, command in (
         ("leaderboard", leaderboard),
         ("tables", tables),
         ("figures", figures),
         ("reproduce", reproduce),
+        ("compare", compare),
+        ("intervals", intervals),
     ):
         app.command(name)(command)

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.plugins.base import Context, Plugin, accuracy, example_generator, predict, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, accuracy, example_generator, predict, register_plugin
+from bench.stats import mean_of, proportion
 
 VARIANTS = ("original", "only_fg", "only_bg", "mixed_same", "mixed_rand", "mixed_next")
 
@@ -48,6 +49,12 @@ class BackgroundSwap(Plugin):
 
     name = "background_swap"
     requires_masks = True
+    metrics = {
+        "bg_gap": MetricInfo("BG-gap (mixed-same − mixed-rand)", "", "lower", headline=True),
+        "accuracy_mixed_rand": MetricInfo("Accuracy, object on a random background", "%", "higher", column=True),
+        "accuracy_only_bg": MetricInfo("Accuracy, background only", "%", "none"),
+        "accuracy_*": MetricInfo("Accuracy, one variant", "%", "higher"),
+    }
 
     def _variant_images(self, variant: str, batch, ctx: Context) -> torch.Tensor:
         x, m = batch.x, batch.mask[:, None]
@@ -79,3 +86,9 @@ class BackgroundSwap(Plugin):
         rows = [(f"accuracy_{v}", accuracy(examples[f"correct_{v}"])) for v in VARIANTS]
         acc = dict(rows)
         return rows + [("bg_gap", acc["accuracy_mixed_same"] - acc["accuracy_mixed_rand"])]
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        values: dict = {f"accuracy_{v}": proportion(examples[f"correct_{v}"]) for v in VARIANTS}
+        gap = examples["correct_mixed_same"].astype(float) - examples["correct_mixed_rand"].astype(float)
+        values["bg_gap"] = mean_of(gap)
+        return values

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,7 +20,11 @@ import pandas as pd
 import torch
 
 from bench.data import Batch, ImageDataset
+from bench.labels import format_eps, short_value, threat_suffix
 from bench.registry import PLUGINS
+from bench.stats import PerExample
+
+__all__ = ["AttackOutcome", "Context", "MetricInfo", "Plugin", "format_eps", "register_plugin", "threat_suffix"]
 
 
 @dataclass
@@ -43,14 +50,129 @@ class Context:
 
 Metric = tuple[str, float]
 
+DIRECTIONS = ("higher", "lower", "none")
+KINDS = ("estimate", "count", "flag", "setting")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to read one metric a plugin writes.
+
+    ``unit``: "%" for a fraction shown as a percentage, "count", or a short unit name ("" = dimensionless).
+    ``direction``: which values are better for the evaluated model ("none": neither, e.g. a setting or a count).
+    ``kind``: "estimate" (a measured quantity: gets an interval), "count", "flag" (a decision: 1 = raised) or
+    "setting" (a parameter the run chose). ``headline``: the metric the plugin is ranked and compared by.
+    ``column``: shown as a leaderboard column beside the headline (every metric is in the measurements table).
+
+    Example:
+        >>> MetricInfo("Robust accuracy", "%", "higher", headline=True).arrow
+        '↑'
+    """
+
+    label: str
+    unit: str = ""
+    direction: str = "higher"
+    kind: str = "estimate"
+    headline: bool = False
+    column: bool = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS or self.kind not in KINDS:
+            raise ValueError(f"MetricInfo: direction must be one of {DIRECTIONS}, kind one of {KINDS}")
+
+    @property
+    def arrow(self) -> str:
+        return {"higher": "↑", "lower": "↓"}.get(self.direction, "")
+
+    @property
+    def percent(self) -> bool:
+        return self.unit == "%"
+
+
+def count(label: str) -> MetricInfo:
+    return MetricInfo(label, "count", "none", "count")
+
+
+def setting(label: str) -> MetricInfo:
+    return MetricInfo(label, "", "none", "setting")
+
+
+def flag(label: str) -> MetricInfo:
+    return MetricInfo(label, "", "lower", "flag")
+
+
+@dataclass(frozen=True)
+class AttackOutcome:
+    """Which images survived one attack: ``robust`` per example (False for clean-misclassified ones)."""
+
+    label: str
+    eps: float
+    norm: str
+    robust: np.ndarray
+
 
 @dataclass
 class Plugin:
+    """A measurement. Besides ``run_batch`` and ``summarize``, a plugin says how its metrics read (``metrics``:
+    metric name or fnmatch pattern -> ``MetricInfo``, first match wins), their per-image form
+    (``example_values``: for intervals and paired comparisons) and, for attacks, which images survived
+    (``attack_outcomes``). The report layer reads only these, never a plugin's name."""
+
     name: ClassVar[str] = ""
     requires_masks: ClassVar[bool] = False
+    metrics: ClassVar[dict[str, MetricInfo]] = {}
+    report_order: ClassVar[int] = 50  # position of its columns on a leaderboard (clean 0, attacks 10)
+    ranks_suites: ClassVar[bool] = True  # False for a baseline (clean accuracy) that should not rank a suite it is in
 
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | str) -> Plugin:
+        """The plugin as it ran, from its recorded parameters (unknown keys ignored, missing ones default)."""
+        values = json.loads(params) if isinstance(params, str) else dict(params)
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        return cls(**{k: v for k, v in values.items() if k in fields})
+
+    def metric_info(self, metric: str) -> MetricInfo:
+        """The metric's ``MetricInfo`` (a neutral one for a metric the plugin does not describe)."""
+        for pattern, info in self.metrics.items():
+            if fnmatch.fnmatchcase(metric, pattern):
+                return info
+        return MetricInfo(metric, "", "none", "estimate")
+
+    def headline_metric(self) -> str | None:
+        """The metric this plugin is ranked and compared by."""
+        return next((m for m, info in self.metrics.items() if info.headline), None)
+
+    def describe(self, shown: Iterable[str] | None = None) -> str:
+        """A short name of this setting, e.g. 'deletion order=morf ε=...'; ``shown`` limits the parameters named."""
+        params = self.params()
+        keep = set(params) if shown is None else set(shown)
+        rest = {k: v for k, v in params.items() if k not in ("eps", "norm") and k in keep}
+        described = " ".join(f"{k}={short_value(v)}" for k, v in sorted(rest.items()))
+        return f"{self.name}{threat_suffix(params)}" + (f" {described}" if described else "")
+
+    def threat_model(self) -> tuple[str, float] | None:
+        """(norm, eps) of the attacks whose outcomes this plugin reports; None for plugins that attack nothing."""
+        return None
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict[str, PerExample]:
+        """Per-image form of each metric that has one (``bench.stats.proportion`` / ``mean_of`` / ``Statistic``).
+
+        ``seed`` is the run's seed (for metrics whose images were split by it). A key may be an fnmatch pattern.
+        """
+        return {}
+
+    def attack_outcomes(self, examples: pd.DataFrame) -> list[AttackOutcome]:
+        """Per-image survival under each attack at (or within) this plugin's threat model."""
+        return []
+
+    def curve_point(self, metric: str) -> dict[str, Any] | None:
+        """Where a metric sits on a figure's curve, e.g. {"curve": "robust", "eps": ..., "steps": 20, "restarts": 1}
+        (robust accuracy vs steps or eps), {"curve": "deletion", "fraction": 0.2, "setting": ...} or
+        {"curve": "cam_l1"}; None for a metric no figure draws."""
+        return None
 
     def run_batch(self, model: torch.nn.Module, batch: Batch, ctx: Context) -> dict[str, np.ndarray]:
         raise NotImplementedError

@@ -9,7 +9,8 @@ import pandas as pd
 
 from bench.interp.cams import compute_cams, resolve_method
 from bench.interp.common import explained_class, to_size
-from bench.plugins.base import Context, Plugin, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, register_plugin, setting
+from bench.stats import mean_of, proportion
 
 
 @register_plugin
@@ -18,6 +19,13 @@ class CAM(Plugin):
     """CAM maps (native Top-GAP, grad-cam methods or Recipro-CAM): l1, area, peak, mass on the object."""
 
     name = "cam"
+    metrics = {
+        "pointing_game": MetricInfo("Pointing game (CAM peak on the object)", "%", "higher", headline=True),
+        "mass_on_object": MetricInfo("CAM mass on the object", "", "higher", column=True),
+        "mean_l1": MetricInfo("CAM l1", "", "lower"),
+        "mean_area_at_0.5": MetricInfo("CAM area at 0.5", "", "lower"),
+        "uses_native_cam": setting("Native CAM share"),
+    }
     method: str = "auto"
     target: str = "label"
     store_maps: bool = False
@@ -61,3 +69,10 @@ class CAM(Plugin):
                 ("mass_on_object", float(examples["mass_on_object"].mean())),
             ]
         return metrics
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        values = {"mean_l1": mean_of(examples["l1"]), "mean_area_at_0.5": mean_of(examples["area_at_0.5"])}
+        if "mass_on_object" in examples:
+            values["pointing_game"] = proportion(examples["peak_on_object"])
+            values["mass_on_object"] = mean_of(examples["mass_on_object"])
+        return values

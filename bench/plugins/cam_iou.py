@@ -19,7 +19,8 @@ import pandas as pd
 from bench.interp.cams import compute_cams, resolve_method
 from bench.interp.common import explained_class, require_masks
 from bench.interp.localization import N_BINS, best_tau, cam_histograms, iou_at, pxap, split_calibration
-from bench.plugins.base import Context, Plugin, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, count, register_plugin, setting
+from bench.stats import Statistic, mean_of
 
 
 @register_plugin
@@ -29,6 +30,15 @@ class CAMIoU(Plugin):
 
     name = "cam_iou"
     requires_masks = True
+    metrics = {
+        "pxap": MetricInfo("PxAP (pixel average precision)", "", "higher", headline=True),
+        "iou@best_tau_heldout": MetricInfo("IoU at the best τ (held-out half)", "", "higher", column=True),
+        "iou@*_heldout": MetricInfo("IoU (held-out half)", "", "higher"),
+        "iou@*": MetricInfo("IoU", "", "higher"),
+        "best_tau": setting("Best τ (calibration half)"),
+        "uses_native_cam": setting("Native CAM share"),
+        "n_*": count("Images"),
+    }
     method: str = "auto"
     target: str = "label"
     tau: float = 0.5
@@ -69,3 +79,26 @@ class CAMIoU(Plugin):
             ("n_images", float(len(valid))),
             ("n_empty_mask_excluded", float(len(examples) - len(valid))),
         ]
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        """Per-image IoU (NaN outside the half a metric is reported on); PxAP from the pooled histograms."""
+        valid = examples["object_pixels"].to_numpy() > 0
+        if not valid.any():
+            return {}
+        pos, neg = np.stack(examples["pos_hist"].to_numpy()), np.stack(examples["neg_hist"].to_numpy())
+        calibration = np.zeros(len(examples), dtype=bool)
+        calibration[valid] = split_calibration(examples["index"].to_numpy()[valid], seed, self.calibration_fraction)
+        held_out = valid & ~calibration
+        iou = np.where(valid, iou_at(pos, neg, self.tau), np.nan)
+        tau_star = best_tau(pos[calibration], neg[calibration])
+        return {
+            f"iou@{self.tau:g}": mean_of(iou),
+            f"iou@{self.tau:g}_heldout": mean_of(np.where(held_out, iou, np.nan)),
+            "iou@best_tau_heldout": mean_of(np.where(held_out, iou_at(pos, neg, tau_star), np.nan)),
+            "pxap": Statistic({"pos": pos * valid[:, None], "neg": neg * valid[:, None]}, _pxap),
+        }
+
+
+def _pxap(means: dict[str, np.ndarray]) -> np.ndarray:
+    """PxAP of each resample from its mean histograms (precision and recall are ratios: means do as sums do)."""
+    return np.array([pxap(p[None], n[None]) for p, n in zip(means["pos"], means["neg"], strict=True)])

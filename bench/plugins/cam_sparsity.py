@@ -9,7 +9,8 @@ import pandas as pd
 
 from bench.interp.cams import compute_cams, resolve_method
 from bench.interp.common import explained_class
-from bench.plugins.base import Context, Plugin, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, register_plugin, setting
+from bench.stats import mean_of
 
 
 @register_plugin
@@ -18,6 +19,11 @@ class CAMSparsity(Plugin):
     """Mean l1 of the min-max-scaled CAM of the ground-truth class (lower is sparser; range [0, 1])."""
 
     name = "cam_sparsity"
+    metrics = {
+        "l1_sparsity": MetricInfo("CAM l1 (mean of the min-max CAM)", "", "lower", headline=True),
+        "l1_sparsity_std": MetricInfo("CAM l1, std over images", "", "none", "setting"),
+        "uses_native_cam": setting("Native CAM share"),
+    }
     method: str = "auto"
     target: str = "label"
 
@@ -33,3 +39,9 @@ class CAMSparsity(Plugin):
             ("l1_sparsity_std", float(examples["l1"].std(ddof=0))),
             ("uses_native_cam", float(examples["native"].mean())),
         ]
+
+    def curve_point(self, metric: str) -> dict | None:
+        return {"curve": "cam_l1"} if metric == "l1_sparsity" else None
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        return {"l1_sparsity": mean_of(examples["l1"])}

@@ -27,8 +27,9 @@ from bench.corruptions import (
 )
 from bench.corruptions.cache import image_digests
 from bench.data.base import resolve_data_root
-from bench.plugins.base import Context, Plugin, accuracy, predict, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, accuracy, count, predict, register_plugin
 from bench.registry import DATASETS
+from bench.stats import mean_of, proportion
 
 
 def cell_column(corruption: str, severity: int) -> str:
@@ -49,6 +50,15 @@ class Corruption(Plugin):
     """Common-corruption accuracy per (corruption, severity) cell, mean over cells, per corruption and family."""
 
     name = "corruption"
+    metrics = {
+        "mean_accuracy": MetricInfo("Mean corruption accuracy (common cells)", "%", "higher", headline=True),
+        "extra_mean_accuracy": MetricInfo("Mean accuracy, extra corruptions", "%", "higher"),
+        "clean_accuracy": MetricInfo("Clean accuracy", "%", "higher"),
+        "accuracy_severity_*": MetricInfo("Accuracy at one severity", "%", "higher"),
+        "accuracy_family_*": MetricInfo("Accuracy, one corruption family", "%", "higher"),
+        "accuracy_*": MetricInfo("Accuracy, one corruption", "%", "higher"),
+        "n_cells": count("Cells"),
+    }
     corruptions: str = "common"  # common (15) | all (19) | extra | a family | comma-separated names
     severities: str = "1,2,3,4,5"
     protocol: str = "auto"  # auto: cifar10-c parameters for 32x32 images, imagenet-c otherwise
@@ -134,3 +144,28 @@ class Corruption(Plugin):
                 metrics.append((f"accuracy_family_{family}", float(np.mean(values))))
         metrics.append(("n_cells", float(len(cell_acc))))
         return metrics
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        """Cells: 0/1 per image; means over cells: the per-image share of cells classified right (bootstrap)."""
+        cells = [(c, s) for c, s in self.cells() if cell_column(c, s) in examples]
+
+        def share(selected: list[tuple[str, int]]):
+            return mean_of(examples[[cell_column(c, s) for c, s in selected]].astype(float).mean(axis=1))
+
+        values: dict = {"clean_accuracy": proportion(examples["clean_correct"])}
+        values.update({f"accuracy_{c}_s{s}": proportion(examples[cell_column(c, s)]) for c, s in cells})
+        for name in self._names:
+            values[f"accuracy_{name}"] = share([(c, s) for c, s in cells if c == name])
+        common = [(c, s) for c, s in cells if c in COMMON]
+        extra = [(c, s) for c, s in cells if c not in COMMON]
+        if common:
+            values["mean_accuracy"] = share(common)
+            for level in self._levels:
+                values[f"accuracy_severity_{level}"] = share([(c, s) for c, s in common if s == level])
+        if extra:
+            values["extra_mean_accuracy"] = share(extra)
+        for family, members in FAMILIES.items():
+            chosen = [(c, s) for c, s in cells if c in members]
+            if chosen:
+                values[f"accuracy_family_{family}"] = share(chosen)
+        return values

@@ -28,7 +28,8 @@ from bench.interp.removal import (
     remove_feature,
     remove_input,
 )
-from bench.plugins.base import Context, Plugin, example_uniform, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, example_uniform, register_plugin
+from bench.stats import mean_of, proportion
 
 RANKINGS = ("cam", "magnitude", "random", "model")
 
@@ -86,6 +87,40 @@ class Deletion(Plugin):
     space: str = "input"
     steps: int = 10
     blur_sigma: float = 4.0
+
+    def metric_info(self, metric: str) -> MetricInfo:
+        """Which way is better depends on the curve: deleting the most relevant pixels first should hurt (low AUC),
+        deleting the least relevant first should not (high AUC); insertion the other way round. Curves of baseline
+        rankings (random, magnitude) have no better direction."""
+        falls = (self.order == "morf") == (self.mode == "deletion")
+        direction = "none" if self.ranking in ("random", "magnitude") else ("lower" if falls else "higher")
+        what = f"{self.mode} {self.order.upper()} by {self.ranking}"
+        if metric == "auc_accuracy":
+            return MetricInfo(f"Accuracy AUC, {what}", "", direction, headline=True)
+        if metric == "auc_prob":
+            return MetricInfo(f"Class-probability AUC, {what}", "", direction)
+        if metric.startswith("accuracy@"):
+            return MetricInfo(f"Accuracy at {metric.split('@')[1]} {self.mode}", "%", direction)
+        return MetricInfo(f"Class probability at {metric.split('@')[-1]} {self.mode}", "", direction)
+
+    def headline_metric(self) -> str:
+        return "auc_accuracy"
+
+    def curve_point(self, metric: str) -> dict | None:
+        if not metric.startswith("accuracy@"):
+            return None
+        setting = f"{self.mode} {self.order} by {self.ranking} ({self.operator}, {self.space})"
+        return {"curve": "deletion", "fraction": float(metric.split("@")[1]), "setting": setting}
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        fracs = fractions(self.steps)
+        correct = np.stack(examples["correct"].to_numpy()).astype(float)
+        prob = np.stack(examples["prob"].to_numpy()).astype(float)
+        values: dict = {f"accuracy@{f:.2f}": proportion(correct[:, i]) for i, f in enumerate(fracs)}
+        values.update({f"prob@{f:.2f}": mean_of(prob[:, i]) for i, f in enumerate(fracs)})
+        values["auc_accuracy"] = mean_of(np.trapezoid(correct, fracs, axis=1))
+        values["auc_prob"] = mean_of(np.trapezoid(prob, fracs, axis=1))
+        return values
 
     def __post_init__(self) -> None:
         check_choice("ranking", self.ranking, RANKINGS)

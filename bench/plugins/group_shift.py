@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.plugins.base import Context, Plugin, accuracy, predict, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, accuracy, count, predict, register_plugin
+from bench.stats import Statistic, proportion
 
 
 @register_plugin
@@ -24,6 +25,14 @@ class GroupAccuracy(Plugin):
     """Average, per-group and worst-group accuracy on a dataset with group labels."""
 
     name = "group_accuracy"
+    metrics = {
+        "worst_group_accuracy": MetricInfo("Worst-group accuracy", "%", "higher", headline=True),
+        "average_accuracy": MetricInfo("Average accuracy", "%", "higher", column=True),
+        "mean_group_accuracy": MetricInfo("Mean of group accuracies", "%", "higher"),
+        "train_weighted_accuracy": MetricInfo("Accuracy weighted by training group shares", "%", "higher"),
+        "accuracy_group_*": MetricInfo("Accuracy of one group", "%", "higher"),
+        "n_group_*": count("Images in the group"),
+    }
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         if batch.group is None:
@@ -58,3 +67,23 @@ class GroupAccuracy(Plugin):
         if weights is not None and np.isfinite(weights).all():
             rows.append(("train_weighted_accuracy", float(sum(weights[g] * per_group[g] for g in expected))))
         return rows
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        """Per group 0/1 outcomes (Wilson); the worst and the mean over groups re-taken on each bootstrap resample.
+
+        Keys may be fnmatch patterns (group names are the dataset's, which this does not load).
+        """
+        groups = sorted(int(g) for g in examples["group"].unique())
+        correct, group = examples["correct"].astype(float).to_numpy(), examples["group"].to_numpy()
+        parts = {"in": np.stack([group == g for g in groups], 1).astype(float)}
+        parts["right"] = parts["in"] * correct[:, None]
+
+        def per_group(means: dict[str, np.ndarray]) -> np.ndarray:
+            return np.divide(means["right"], means["in"], out=np.full_like(means["in"], np.nan), where=means["in"] > 0)
+
+        values: dict = {"average_accuracy": proportion(correct)}
+        values["worst_group_accuracy"] = Statistic(parts, lambda m: per_group(m).min(axis=1))
+        values["mean_group_accuracy"] = Statistic(parts, lambda m: per_group(m).mean(axis=1))
+        for g in groups:  # named groups write accuracy_group_<id>_<name>: matched by the pattern key
+            values[f"accuracy_group_{g}"] = values[f"accuracy_group_{g}_*"] = proportion(correct, where=group == g)
+        return values

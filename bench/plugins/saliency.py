@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from bench.plugins.attack_base import frozen
-from bench.plugins.base import Context, Plugin, accuracy, register_plugin
+from bench.plugins.base import Context, MetricInfo, Plugin, accuracy, register_plugin
+from bench.stats import mean_of, proportion
 
 KINDS = ("logit", "loss")
 EIGHT_CONNECTED = np.ones((3, 3), dtype=int)
@@ -114,6 +115,15 @@ class Saliency(Plugin):
     """Simple-gradient saliency: sparsity (Gini, group Gini) and connectedness of the top pixels."""
 
     name = "saliency"
+    metrics = {
+        "gini": MetricInfo("Saliency Gini index (sparsity)", "", "higher", headline=True),
+        "group_gini": MetricInfo("Saliency group Gini (patch sparsity)", "", "higher"),
+        "accuracy": MetricInfo("Accuracy", "%", "higher"),
+        "zero_map_fraction": MetricInfo("Share of all-zero saliency maps", "%", "lower"),
+        "components_*": MetricInfo("Connected components of the top pixels", "", "lower"),
+        "largest_fraction_*": MetricInfo("Top pixels in the largest component", "", "higher", column=True),
+        "largest_mass_*": MetricInfo("Top saliency mass in the largest component", "", "higher"),
+    }
     kind: str = "logit"
     target: str = "label"
     top_percents: tuple[float, ...] = (5.0, 10.0)
@@ -164,3 +174,16 @@ class Saliency(Plugin):
                 values = examples[f"{column}_{label}"]
                 metrics.append((f"{column}_{label}", float(np.nanmean(values)) if values.notna().any() else math.nan))
         return metrics
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        values = {
+            "accuracy": proportion(examples["pred"] == examples["label"]),
+            "gini": mean_of(examples["gini"]),
+            "group_gini": mean_of(examples["group_gini"]),
+            "zero_map_fraction": proportion(examples["zero_map"]),
+        }
+        for percent in self.top_percents:
+            label = _percent_label(percent)
+            for column in ("components", "largest_fraction", "largest_mass"):
+                values[f"{column}_{label}"] = mean_of(examples[f"{column}_{label}"])
+        return values

@@ -7,6 +7,7 @@ identical bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -18,13 +19,12 @@ import pandas as pd
 import yaml
 
 from bench.exceptions import ReportError  # noqa: F401  (re-exported: report modules import it from here)
+from bench.labels import format_eps, threat_suffix  # noqa: F401  (format_eps: re-exported for figures and tables)
 from bench.models.cards import CARD_FILE, zoo_root
 
 MISSING = "–"  # an en dash: "not measured", never a guessed number
 ATTACK_METRIC = "robust_accuracy"
-ROBUST_METRICS = (ATTACK_METRIC, "worst_case_accuracy")  # the diagnostics plugin: worst case over all its attacks
 FLAG_PREFIX = "flag_"
-PLUGIN_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "square": 3, "autoattack": 4}
 
 
 def read_cards(zoo: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
@@ -104,39 +104,101 @@ def sorted_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["suite", "model", "plugin", "params", "metric", "timestamp", "unit"], kind="mergesort")
 
 
-def format_eps(eps: float) -> str:
-    """0.03137... -> '8/255'; other values with 4 significant digits."""
-    scaled = eps * 255
-    if abs(scaled - round(scaled)) < 1e-6 and round(scaled) != 0:
-        return f"{round(scaled)}/255"
-    return f"{eps:.4g}"
+@functools.cache
+def _cam_positions(card_json: str) -> int:
+    """Number of CAM positions H'·W' of a Top-GAP model: one forward pass of the architecture (no weights needed)."""
+    import torch
+
+    from bench.models.zoo import build_from_card
+
+    card = json.loads(card_json)
+    model = build_from_card(card).eval()
+    size = int(card["input_size"])
+    with torch.no_grad():
+        cam = model.class_map(torch.zeros(1, 3, size, size))
+    return int(cam.shape[-1] * cam.shape[-2])
+
+
+def cam_positions(card: dict[str, Any]) -> int:
+    """H'·W' of a Top-GAP card (its ``cam_positions`` field, or one forward pass of its architecture).
+
+    Example:
+        >>> cam_positions(read_cards()["topgap_cnn"])  # doctest: +SKIP
+        256
+    """
+    if card.get("cam_positions"):
+        return int(card["cam_positions"])
+    keys = ("arch", "num_classes", "head", "normalization", "head_kwargs", "input_size")
+    return _cam_positions(json.dumps({k: card.get(k) for k in keys}, sort_keys=True))
+
+
+def topgap_k(card: dict[str, Any]) -> tuple[int, int | None] | None:
+    """(k, H'·W') of a Top-GAP card; H'·W' None when the architecture cannot be built here; None for other heads."""
+    k = (card.get("head_kwargs") or {}).get("k")
+    if card.get("head") != "topgap" or k is None:
+        return None
+    try:
+        return int(k), cam_positions(card)
+    except Exception:  # an architecture this installation cannot build (e.g. an optional timm model)
+        return int(k), None
+
+
+def is_gap_ablation(card: dict[str, Any]) -> bool:
+    """A Top-GAP model whose k covers every CAM position: plain global average pooling, not Top-GAP."""
+    k = topgap_k(card)
+    return k is not None and k[1] is not None and k[0] >= k[1]
+
+
+def training_budget(card: dict[str, Any]) -> str:
+    """'from scratch, 10 epochs' / 'fine-tuned 2 epochs from standard_cnn', from the card.
+
+    Example:
+        >>> training_budget({"epochs": 2, "initialized_from": {"model": "standard_cnn"}})
+        'fine-tuned 2 epochs from standard_cnn'
+    """
+    if card.get("training"):
+        return str(card["training"])
+    epochs = card.get("epochs", (card.get("hyperparameters") or {}).get("epochs"))
+    start = (card.get("initialized_from") or {}).get("model") or (card.get("hyperparameters") or {}).get("init_from")
+    shown = f"{epochs} epoch{'' if epochs == 1 else 's'}" if epochs is not None else "epochs unknown"
+    return f"fine-tuned {shown} from {start}" if start else f"from scratch, {shown}"
+
+
+def model_budget(card: dict[str, Any]) -> str:
+    """The training budget, and for Top-GAP k and k/(H'·W') ('GAP ablation' when k covers every position)."""
+    parts = []
+    k = topgap_k(card)
+    if k is not None:
+        value, positions = k
+        if positions is None:
+            parts.append(f"k={value}, H'·W' unknown")
+        else:
+            parts.append(f"k={value}, k/(H'·W')={value}/{positions}={value / positions:.3g}")
+            if value >= positions:
+                parts.append("GAP ablation")
+    parts.append(training_budget(card))
+    return ", ".join(parts)
 
 
 def setting_label(plugin: str, params_json: str, shown: set[str] | None = None) -> str:
-    """A short name of a plugin setting: 'PGD-20 ε=8/255', 'FGSM ε=8/255', 'Square-5000 ε=8/255'.
+    """A short name of a plugin setting, as the plugin describes itself: 'PGD-20 ε=8/255', 'FGSM ε=8/255'.
 
-    Other plugins are named by their parameters; ``shown`` limits those to the ones that tell settings apart.
+    Plugins that are not attacks are named by their parameters; ``shown`` limits those to the ones that tell a
+    suite's settings apart. A plugin that is not registered here is named by its parameters the same way.
+
+    Example:
+        >>> setting_label("pgd", '{"eps": 0.03137254901960784, "steps": 20, "norm": "Linf"}')
+        'PGD-20 ε=8/255'
     """
+    from bench.intervals import plugin_for
+
+    instance = plugin_for(plugin, params_json)
+    if instance is not None:
+        return instance.describe(shown)
     params = json.loads(params_json)
-    eps = f" ε={format_eps(float(params['eps']))}" if isinstance(params.get("eps"), (int, float)) else ""
-    norm = f" {params['norm']}" if params.get("norm") not in (None, "Linf") else ""
-    if plugin == "clean":
-        return "Clean"
-    if plugin == "fgsm":
-        return f"FGSM{eps}{norm}"
-    if plugin == "pgd":
-        restarts = int(params.get("restarts", 1))
-        tail = f"×{restarts}" if restarts > 1 else ""
-        return f"PGD-{params.get('steps', '?')}{tail}{eps}{norm}"
-    if plugin == "square":
-        return f"Square-{params.get('n_queries', '?')}{eps}{norm}"
-    if plugin == "autoattack":
-        return f"AutoAttack ({params.get('version', '?')}){eps}{norm}"
-    if plugin == "diagnostics":
-        return f"Diagnostics worst case{eps}"
     rest = {k: v for k, v in params.items() if k not in ("eps", "norm") and (shown is None or k in shown)}
     described = " ".join(f"{k}={format_value(v)}" for k, v in sorted(rest.items()))
-    return f"{plugin}{eps}{norm}" + (f" {described}" if described else "")
+    return f"{plugin}{threat_suffix(params)}" + (f" {described}" if described else "")
 
 
 def varying_params(settings: list[tuple[str, str]]) -> dict[str, set[str]]:

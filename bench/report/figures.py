@@ -8,14 +8,14 @@
 * ``cam_grid_pets3``: example pets3 test images with the object mask outline, the standard model's Grad-CAM
   and the Top-GAP model's own CAM (computed from the zoo weights; deterministic on CPU).
 
-A figure whose rows (or models, or data) do not exist yet is skipped with the reason. Output is byte-for-byte
-reproducible: fixed SVG hash salt, no dates in the metadata, sorted inputs.
+Which rows a figure draws is said by the plugins (``Plugin.curve_point``), not by their names here. Every point
+carries its row's 95% interval: error bars on points, bands along the deletion curves. A figure whose rows (or
+models, or data) do not exist yet is skipped with the reason. Output is byte-for-byte reproducible: fixed SVG hash
+salt, no dates in the metadata, sorted inputs.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import re
 from collections.abc import Callable
@@ -33,14 +33,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench.report.common import ATTACK_METRIC, ReportError, current_rows, format_eps, read_cards, sorted_rows  # noqa: E402
+from bench.report.common import (  # noqa: E402
+    ReportError,
+    cam_positions,
+    current_rows,
+    format_eps,
+    read_cards,
+    sorted_rows,
+)
 from bench.results import ResultsStore  # noqa: E402
 
 SVG_SALT = "ribench"
-DELETION_METRIC = re.compile(r"^accuracy@(?P<fraction>[0-9.]+)$")
-# diagnostics rows: robust accuracy at a given number of PGD steps or a given epsilon
-DIAGNOSTIC_STEPS = re.compile(r"^pgd(?P<steps>\d+)(?:_restarts(?P<r>\d+))?_accuracy$")  # e.g. pgd50_accuracy
-DIAGNOSTIC_EPS = re.compile(r"^accuracy_eps_(?P<num>[0-9.]+)/255$")  # e.g. accuracy_eps_16/255
 CAM_GRID_IMAGES = 6
 
 
@@ -118,30 +121,23 @@ def _card_label(card: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------- CAM l1 vs k
 
 
-@functools.cache
-def _cam_positions(card_json: str) -> int:
-    """Number of CAM positions of a Top-GAP model: one forward pass of the architecture (no weights needed)."""
-    import torch
+def curve_rows(rows: pd.DataFrame, curve: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The rows whose plugin puts their metric on ``curve`` (``Plugin.curve_point``), with their points."""
+    from bench.intervals import plugin_for
 
-    from bench.models.zoo import build_from_card
-
-    card = json.loads(card_json)
-    model = build_from_card(card).eval()
-    size = int(card["input_size"])
-    with torch.no_grad():
-        cam = model.class_map(torch.zeros(1, 3, size, size))
-    return int(cam.shape[-1] * cam.shape[-2])
-
-
-def cam_positions(card: dict[str, Any]) -> int:
-    if card.get("cam_positions"):
-        return int(card["cam_positions"])
-    keys = ("arch", "num_classes", "head", "normalization", "head_kwargs", "input_size")
-    return _cam_positions(json.dumps({k: card.get(k) for k in keys}, sort_keys=True))
+    keys = list(zip(rows["plugin"], rows["params"], rows["metric"], strict=True))
+    points = {}
+    for plugin, params, metric in set(keys):
+        instance = plugin_for(plugin, params)
+        point = instance.curve_point(metric) if instance is not None else None
+        points[(plugin, params, metric)] = point if point is not None and point.get("curve") == curve else None
+    keep = [points[k] is not None for k in keys]
+    picked = rows[pd.Series(keep, index=rows.index, dtype=bool)]
+    return picked, [points[k] for k, kept in zip(keys, keep, strict=True) if kept]
 
 
 def cam_l1_data(inputs: FigureInputs) -> pd.DataFrame:
-    rows = inputs.rows[(inputs.rows["plugin"] == "cam_sparsity") & (inputs.rows["metric"] == "l1_sparsity")]
+    rows, _ = curve_rows(inputs.rows, "cam_l1")
     records = []
     for model, group in rows.groupby("model", sort=True):
         card = inputs.cards.get(str(model))
@@ -149,11 +145,27 @@ def cam_l1_data(inputs: FigureInputs) -> pd.DataFrame:
             continue
         own = group[group["dataset"] == card["dataset"]].sort_values(["n", "timestamp", "unit"]).iloc[-1]
         record = {"model": model, "curve": _card_label(card), "l1": float(own["value"]), "method": card.get("method")}
+        record.update(_bounds(own))
         if card.get("method") == "topgap":
             k = int((card.get("head_kwargs") or {}).get("k", 0))
             record["normalized_k"] = k / cam_positions(card)
         records.append(record)
-    return pd.DataFrame(records, columns=["model", "curve", "l1", "method", "normalized_k"])
+    return pd.DataFrame(records, columns=["model", "curve", "l1", "low", "high", "method", "normalized_k"])
+
+
+def _bounds(row: pd.Series) -> dict[str, float]:
+    """The row's 95% interval (NaN when it has none)."""
+    low, high = row.get("ci_low", np.nan), row.get("ci_high", np.nan)
+    return {"low": float(low) if pd.notna(low) else np.nan, "high": float(high) if pd.notna(high) else np.nan}
+
+
+def _error_bars(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, palette: dict) -> None:
+    """95% intervals of each point as error bars in its line's colour (points without one get none)."""
+    for label, group in data.groupby(hue, sort=True):
+        group = group[group["low"].notna() & group["high"].notna()]
+        if len(group):
+            below, above = (group[y] - group["low"]).clip(lower=0), (group["high"] - group[y]).clip(lower=0)
+            ax.errorbar(group[x], group[y], yerr=[below, above], fmt="none", ecolor=palette[label], capsize=2, lw=1)
 
 
 def figure_cam_l1_vs_k(inputs: FigureInputs) -> plt.Figure:
@@ -176,13 +188,16 @@ def figure_cam_l1_vs_k(inputs: FigureInputs) -> plt.Figure:
         sort=True,
         errorbar=None,
     )
+    _error_bars(ax, topgap, "normalized_k", "l1", "curve", palette)
     for _, row in data[data["method"] == "standard"].sort_values(["curve", "model"]).iterrows():
         color = palette.get(row["curve"], "grey")
         ax.axhline(row["l1"], ls="--", lw=1, color=color, label=f"{row['curve']} standard (Grad-CAM)")
+        if pd.notna(row["low"]):
+            ax.axhspan(row["low"], row["high"], color=color, alpha=0.08, lw=0)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("k / number of CAM positions")
-    ax.set_ylabel("CAM ℓ1 (mean of min-max CAM) ↓")
+    ax.set_ylabel("CAM ℓ1 (mean of min-max CAM) ↓, 95% intervals")
     ax.set_title("CAM sparsity vs k (Top-GAP; dashed: standard + Grad-CAM)")
     ax.legend(fontsize=7)
     return fig
@@ -191,28 +206,23 @@ def figure_cam_l1_vs_k(inputs: FigureInputs) -> plt.Figure:
 # ----------------------------------------------------------------------------------------- deletion curves
 
 
-def _deletion_setting(params_json: str) -> str:
-    p = json.loads(params_json)
-    return f"{p.get('mode')} {p.get('order')} by {p.get('ranking')} ({p.get('operator')}, {p.get('space')})"
-
-
 def deletion_data(rows: pd.DataFrame) -> pd.DataFrame:
-    rows = rows[rows["plugin"] == "deletion"]
+    picked, points = curve_rows(rows, "deletion")
     records = []
-    for _, row in rows.iterrows():
-        match = DELETION_METRIC.match(str(row["metric"]))
-        if match:
-            records.append(
-                {
-                    "model": f"{row['model']} ({row['dataset']})",
-                    "setting": _deletion_setting(row["params"]),
-                    "fraction": float(match["fraction"]),
-                    "accuracy": float(row["value"]),
-                    "n": int(row["n"]),
-                    "timestamp": row["timestamp"],
-                }
-            )
-    data = pd.DataFrame(records, columns=["model", "setting", "fraction", "accuracy", "n", "timestamp"])
+    for (_, row), point in zip(picked.iterrows(), points, strict=True):
+        records.append(
+            {
+                "model": f"{row['model']} ({row['dataset']})",
+                "setting": point["setting"],
+                "fraction": float(point["fraction"]),
+                "accuracy": float(row["value"]),
+                **_bounds(row),
+                "n": int(row["n"]),
+                "timestamp": row["timestamp"],
+            }
+        )
+    columns = ["model", "setting", "fraction", "accuracy", "low", "high", "n", "timestamp"]
+    data = pd.DataFrame(records, columns=columns)
     # one curve per (model, setting): the measurement on most examples, then the newest
     keep = data.sort_values(["n", "timestamp"]).groupby(["model", "setting", "fraction"], sort=True).tail(1)
     return keep.sort_values(["model", "setting", "fraction"]).reset_index(drop=True)
@@ -223,12 +233,14 @@ def figure_deletion_curves(inputs: FigureInputs) -> plt.Figure:
     if data.empty:
         raise SkipFigure("no deletion rows yet (run a *-interp suite)")
     models, settings = sorted(data["model"].unique()), sorted(data["setting"].unique())
+    palette = dict(zip(settings, sns.color_palette(n_colors=len(settings)), strict=True))
     grid = sns.relplot(
         data=data,
         x="fraction",
         y="accuracy",
         hue="setting",
         hue_order=settings,
+        palette=palette,
         col="model",
         col_order=models,
         col_wrap=min(3, len(models)),
@@ -239,7 +251,14 @@ def figure_deletion_curves(inputs: FigureInputs) -> plt.Figure:
         errorbar=None,
         facet_kws={"sharey": True},
     )
-    grid.set_axis_labels("fraction removed / inserted", "accuracy")
+    for model, ax in grid.axes_dict.items():  # 95% bands of each curve
+        for setting, curve in data[data["model"] == model].groupby("setting", sort=True):
+            curve = curve.sort_values("fraction")
+            if curve["low"].notna().all():
+                ax.fill_between(
+                    curve["fraction"], curve["low"], curve["high"], color=palette[setting], alpha=0.15, lw=0
+                )
+    grid.set_axis_labels("fraction removed / inserted", "accuracy (95% bands)")
     grid.set_titles("{col_name}")
     grid.legend.set_title(None)
     return grid.figure
@@ -249,23 +268,16 @@ def figure_deletion_curves(inputs: FigureInputs) -> plt.Figure:
 
 
 def pgd_curve_data(rows: pd.DataFrame) -> pd.DataFrame:
-    """(model, eps, steps, restarts, robust_accuracy) from pgd rows and from diagnostics rows."""
-    records = []
-    pgd = rows[(rows["plugin"] == "pgd") & (rows["metric"] == ATTACK_METRIC)]
-    for _, row in pgd.iterrows():
-        p = json.loads(row["params"])
-        if p.get("norm", "Linf") == "Linf":
-            records.append(_curve_record(row, float(p["eps"]), int(p["steps"]), int(p.get("restarts", 1)), "pgd"))
-    for _, row in rows[rows["plugin"] == "diagnostics"].iterrows():
-        p, metric = json.loads(row["params"]), str(row["metric"])
-        if steps := DIAGNOSTIC_STEPS.match(metric):
-            eps = float(p.get("eps", 8 / 255))
-            records.append(_curve_record(row, eps, int(steps["steps"]), int(steps["r"] or 1), "diagnostics"))
-        elif eps_match := DIAGNOSTIC_EPS.match(metric):
-            eps = float(eps_match["num"]) / 255
-            records.append(_curve_record(row, eps, int(p.get("sweep_steps", 20)), 1, "diagnostics"))
+    """(model, eps, steps, restarts, robust_accuracy) of every row a plugin puts on the robust-accuracy curves
+    (PGD rows, the diagnostics checklist's step and eps sweeps)."""
+    picked, points = curve_rows(rows, "robust")
+    records = [
+        _curve_record(row, float(p["eps"]), int(p["steps"]), int(p.get("restarts", 1)), str(row["plugin"]))
+        for (_, row), p in zip(picked.iterrows(), points, strict=True)
+    ]
     data = pd.DataFrame(
-        records, columns=["model", "eps", "steps", "restarts", "robust_accuracy", "n", "source", "timestamp"]
+        records,
+        columns=["model", "eps", "steps", "restarts", "robust_accuracy", "low", "high", "n", "source", "timestamp"],
     )
     keep = data.sort_values(["n", "timestamp", "source"]).groupby(["model", "eps", "steps", "restarts"]).tail(1)
     return keep.sort_values(["model", "eps", "steps", "restarts"]).reset_index(drop=True)
@@ -278,6 +290,7 @@ def _curve_record(row: pd.Series, eps: float, steps: int, restarts: int, source:
         "steps": steps,
         "restarts": restarts,
         "robust_accuracy": float(row["value"]),
+        **_bounds(row),
         "n": int(row["n"]),
         "source": source,
         "timestamp": row["timestamp"],
@@ -300,9 +313,19 @@ def _robust_accuracy_lines(data: pd.DataFrame, x: str) -> tuple[plt.Figure, plt.
     """One robust-accuracy line per label (model and fixed setting) against ``x``."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     hue_order = sorted(data["label"].unique())
+    palette = dict(zip(hue_order, sns.color_palette(n_colors=len(hue_order)), strict=True))
     sns.lineplot(
-        data=data, x=x, y="robust_accuracy", hue="label", hue_order=hue_order, marker="o", ax=ax, errorbar=None
+        data=data,
+        x=x,
+        y="robust_accuracy",
+        hue="label",
+        hue_order=hue_order,
+        palette=palette,
+        marker="o",
+        ax=ax,
+        errorbar=None,
     )
+    _error_bars(ax, data, x, "robust_accuracy", "label", palette)
     return fig, ax
 
 
@@ -317,7 +340,7 @@ def figure_robust_vs_steps(inputs: FigureInputs) -> plt.Figure:
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("PGD steps (1 restart)")
-    ax.set_ylabel("robust accuracy")
+    ax.set_ylabel("robust accuracy (95% intervals)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Robust accuracy vs PGD steps (should level off, not keep falling)")
     ax.legend(fontsize=7)
@@ -333,7 +356,7 @@ def figure_robust_vs_eps(inputs: FigureInputs) -> plt.Figure:
     )
     fig, ax = _robust_accuracy_lines(data, "eps255")
     ax.set_xlabel("ε × 255 (L∞)")
-    ax.set_ylabel("robust accuracy")
+    ax.set_ylabel("robust accuracy (95% intervals)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Robust accuracy vs ε (must reach ~0 for large ε)")
     ax.legend(fontsize=7)

@@ -1,9 +1,19 @@
 """Leaderboards computed from the tidy rows of ``results/``: Markdown, CSV and a static HTML site.
 
-One leaderboard per suite; one line per evaluated configuration (model, dataset, split, n, precision,
-seed): fp32 and bf16 measurements, or runs on different numbers of examples, are never mixed in a cell.
-Ranking follows RobustBench's "best known" rule: the robust accuracy under the strongest attack, i.e.
-the minimum over every attack of the suite, then clean accuracy, then the model name.
+One leaderboard per suite; one line per evaluated configuration (model, dataset, split, n, precision, seed): fp32
+and bf16 measurements, or runs on different numbers of examples, are never mixed in a cell. Every number carries
+its 95% interval (the row's ``ci_low``/``ci_high``, from the per-example outcomes).
+
+Each page ranks by its own headline, and says which:
+
+* a suite with attacks: robust accuracy, per-image worst case (``bench.worst_case``): an image counts as robust only
+  if it survived every attack run on it, in this suite or in another one on the same images (AutoAttack, the
+  diagnostics checklist). An entry missing one of the suite's attacks says "incomplete: no …" in that cell and ranks
+  after the complete entries;
+* any other suite: the headline metric of its first plugin that can rank a suite, in that metric's direction.
+
+Entries whose intervals overlap share a rank range ("4–12"). What a column means, its unit and which direction is
+better come from the plugins (``MetricInfo``); nothing here knows a plugin by its name.
 """
 
 from __future__ import annotations
@@ -16,20 +26,18 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import pandas as pd
 
+from bench.intervals import plugin_for
+from bench.plugins.base import MetricInfo
 from bench.report.common import (
-    FLAG_PREFIX,
     MISSING,
-    PLUGIN_ORDER,
-    ROBUST_METRICS,
     ReportError,
     current_rows,
     format_number,
-    format_percent,
     is_missing,
-    is_rate_metric,
     markdown_table,
     read_cards,
     setting_label,
@@ -38,22 +46,20 @@ from bench.report.common import (
     varying_params,
     write_text,
 )
-from bench.results import ResultsStore
+from bench.results import ResultsStore, results_root
+from bench.stats import rank_ranges
+from bench.worst_case import WorstCase, entry_worst_case, missing_attacks, suite_attacks
 
 TEMPLATE = Path(__file__).parent / "templates" / "page.html"
 ENTRY_KEYS = ["model", "dataset", "split", "n", "precision", "seed"]
-MAX_METRICS_PER_SETTING = 12
-AUXILIARY_SUFFIXES = ("_std", "_raw")  # spreads and unnormalized variants: in the measurements table only
-HEADLINE_WORDS = ("mean", "worst", "average", "auc", "distance")
-AUTOATTACK_WARNINGS = "checks_warnings"
-RANKING_RULE = (
-    "Ranked by best-known robust accuracy: the minimum robust accuracy over every attack of the suite "
-    "(RobustBench's rule: the strongest attack counts), then by clean accuracy, then by model name. "
-    "Entries without any attack come last, ordered by clean accuracy. "
-    "Every number is computed from results/ — a dash (–) means not measured."
+FALLBACK_METRICS = 3  # columns shown for a plugin that does not describe its metrics
+INTERVAL_NOTE = (
+    "Brackets: 95% intervals from the per-example outcomes (Wilson for proportions, a bootstrap over images for "
+    "means). A dash (–) means not measured."
 )
-SORT_HINT = "Click a column header to sort; hover a number for its n, precision, seed, date and commit."
+SORT_HINT = "Click a column header to sort; hover a number for its n, precision, seed, date, commit and interval."
 FIGURE_EXTENSION = ".svg"
+NEUTRAL = MetricInfo("", "", "none")
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,32 @@ class Setting:
     params: str
 
     @property
+    def instance(self) -> Any | None:
+        return plugin_for(self.plugin, self.params)
+
+    @property
     def label(self) -> str:
         return setting_label(self.plugin, self.params)
 
+    def info(self, metric: str) -> MetricInfo:
+        instance = self.instance
+        return instance.metric_info(metric) if instance is not None else _guess_info(metric)
+
+    @property
+    def is_attack(self) -> bool:
+        instance = self.instance
+        return instance is not None and instance.threat_model() is not None
+
     def sort_key(self) -> tuple:
-        return (PLUGIN_ORDER.get(self.plugin, 99), self.plugin, self.label, self.params)
+        instance = self.instance
+        order = instance.report_order if instance is not None else 99
+        return (order, self.plugin, self.label, self.params)
+
+
+def _guess_info(metric: str) -> MetricInfo:
+    """A plugin that does not describe its metrics: accuracy-like names are read as percentages, no direction."""
+    rate = "accuracy" in metric or metric.endswith("_rate")
+    return MetricInfo(metric, "%" if rate else "", "none")
 
 
 @dataclass
@@ -76,6 +103,15 @@ class Cell:
     csv: str = ""
     title: str = ""
     href: str = ""
+    ci: str = ""  # "[89.2, 96.2]", shown after the text
+    ci_csv: tuple[str, str] = ("", "")
+    badge: str = ""  # shown before the text, e.g. "incomplete: no Square-5000"
+    classes: tuple[str, ...] = ()
+
+    @property
+    def full_text(self) -> str:
+        parts = [self.badge, self.text, self.ci]
+        return " ".join(p for p in parts if p)
 
 
 @dataclass
@@ -83,6 +119,23 @@ class Column:
     key: str
     header: str
     numeric: bool = True
+    interval: bool = False  # CSV gets '<header> ci_low' and '<header> ci_high' beside it
+    group_start: bool = False  # first column of a plugin's group
+
+
+@dataclass
+class Headline:
+    """What a page ranks by."""
+
+    label: str
+    info: MetricInfo
+    setting: Setting | None = None  # None: the per-image worst case over the suite's attacks
+    metric: str = ""
+    rule: str = ""
+
+    @property
+    def worst_case(self) -> bool:
+        return self.setting is None
 
 
 @dataclass
@@ -92,49 +145,64 @@ class Leaderboard:
     entries: list[dict[str, Cell]]
     measurements: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    ranking_rule: str = RANKING_RULE
+    ranking_rule: str = ""
+    headline: Headline | None = None
 
 
-# ----------------------------------------------------------------------------------------- building
+# ----------------------------------------------------------------------------------------- formatting
 
 
-def _flags_by_model(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Latest value of every ``flag_*`` metric of each model, over all suites."""
-    flags = rows[rows["metric"].str.startswith(FLAG_PREFIX)].sort_values(["timestamp", "unit"])
-    out: dict[str, dict[str, float]] = {}
-    for (model, metric), group in flags.groupby(["model", "metric"], sort=True):
-        value = float(group["value"].iloc[-1])
-        if not math.isnan(value):  # NaN: the check could not run (e.g. no transfer source)
-            out.setdefault(str(model), {})[str(metric)] = value
-    return out
+def _ci_text(low: float, high: float, info: MetricInfo) -> str:
+    if is_missing(low) or is_missing(high):
+        return ""
+    if info.percent:
+        return f"[{100 * low:.1f}, {100 * high:.1f}]"
+    return f"[{format_number(low, 4)}, {format_number(high, 4)}]"
 
 
-def _flags_cell(flags: dict[str, float], aa_warnings: float | None) -> Cell:
-    raised = sorted(name.removeprefix(FLAG_PREFIX) for name, value in flags.items() if value >= 0.5)
-    if aa_warnings is not None and aa_warnings > 0:
-        raised.append("autoattack_warnings")
-    checked = len(flags) + (aa_warnings is not None)
-    if not checked:
-        return Cell("not checked", sort=-1, csv="not checked", title="no diagnostics rows for this model")
-    if not raised:
-        return Cell(f"none of {checked}", sort=0, csv=f"none of {checked}", title="checks: " + ", ".join(sorted(flags)))
-    text = f"⚑ {', '.join(raised)} ({len(raised)} of {checked})"
-    return Cell(text, sort=len(raised), csv=text, title="raised gradient-masking flags")
+def _value_text(value: float, info: MetricInfo) -> str:
+    if info.percent:
+        return f"{100 * value:.2f}"
+    if info.kind == "count":
+        return f"{value:.0f}"
+    return format_number(value, 4)
+
+
+def _unit_suffix(info: MetricInfo) -> str:
+    unit = f" ({info.unit})" if info.unit and info.unit != "count" else ""
+    return unit + (f" {info.arrow}" if info.arrow else "")
+
+
+def _interval_title(row: pd.Series) -> str:
+    method = row.get("ci_method")
+    if not isinstance(method, str) or not method:
+        return "interval: not computed yet (run `bench intervals`)"
+    if method.startswith("none"):
+        return f"interval: {method}"
+    return f"95% interval: {method}"
 
 
 def _measurement_title(row: pd.Series) -> str:
     return (
         f"n={int(row['n'])}, {row['precision']}, seed {int(row['seed'])}, "
-        f"{str(row['timestamp'])[:10]}, commit {short_commit(row['git_commit'])}"
+        f"{str(row['timestamp'])[:10]}, commit {short_commit(row['git_commit'])}; {_interval_title(row)}"
     )
 
 
-def _value_cell(row: pd.Series | None, metric: str) -> Cell:
+def _value_cell(row: pd.Series | None, info: MetricInfo) -> Cell:
     if row is None or is_missing(row["value"]):
         return Cell(MISSING, sort="", csv="", title="not measured")
     value = float(row["value"])
-    text = format_percent(value) if is_rate_metric(metric) else format_number(value, 4)
-    return Cell(text, sort=value, csv=f"{value:.6f}", title=_measurement_title(row))
+    low, high = float(row.get("ci_low", math.nan)), float(row.get("ci_high", math.nan))
+    csv_bounds = ("", "") if math.isnan(low) else (f"{low:.6f}", f"{high:.6f}")
+    return Cell(
+        _value_text(value, info),
+        sort=value,
+        csv=f"{value:.6f}",
+        title=_measurement_title(row),
+        ci=_ci_text(low, high, info),
+        ci_csv=csv_bounds,
+    )
 
 
 def _card_cell(cards: dict, model: str, field_name: str) -> Cell:
@@ -142,165 +210,306 @@ def _card_cell(cards: dict, model: str, field_name: str) -> Cell:
     return Cell(value, sort=value, csv="" if value == MISSING else value)
 
 
-def _metric_columns(rows: pd.DataFrame, setting: Setting) -> list[str]:
-    metrics = sorted(
-        m
-        for m in rows["metric"].unique()
-        if not m.startswith(FLAG_PREFIX)
-        and m != AUTOATTACK_WARNINGS
-        and not m.startswith("n_")
-        and not m.endswith(AUXILIARY_SUFFIXES)
-    )
-    if setting.plugin == "clean":
-        return ["accuracy"] if "accuracy" in metrics else metrics[:1]
-    if len(metrics) > MAX_METRICS_PER_SETTING:
-        headline = [m for m in metrics if any(w in m for w in HEADLINE_WORDS) or m == "accuracy"]
-        metrics = (headline or metrics)[:MAX_METRICS_PER_SETTING]
-    return metrics
+# ----------------------------------------------------------------------------------------- building
 
 
-def _robust_metric(setting_rows: pd.DataFrame) -> str | None:
-    """The metric that makes a plugin setting an attack (robust accuracy, or a worst case over several)."""
-    metrics = set(setting_rows["metric"])
-    return next((m for m in ROBUST_METRICS if m in metrics), None)
+def _flags_by_model(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Latest value of every flag metric (``MetricInfo.kind == "flag"``) of each model, over all suites."""
+    kinds = {
+        (p, q, m): Setting(p, q).info(m).kind
+        for p, q, m in set(zip(rows["plugin"], rows["params"], rows["metric"], strict=True))
+    }
+    is_flag = [
+        kinds[(p, q, m)] == "flag" for p, q, m in zip(rows["plugin"], rows["params"], rows["metric"], strict=True)
+    ]
+    flags = rows[pd.Series(is_flag, index=rows.index, dtype=bool)].sort_values(["timestamp", "unit"])
+    out: dict[str, dict[str, float]] = {}
+    for (model, metric), group in flags.groupby(["model", "metric"], sort=True):
+        value = float(group["value"].iloc[-1])
+        if not math.isnan(value):  # NaN: the check could not run (e.g. no transfer source)
+            out.setdefault(str(model), {})[str(metric).removeprefix("flag_")] = value
+    return out
 
 
-def _clean_accuracy(values: dict[tuple[Setting, str], pd.Series]) -> pd.Series | None:
-    for (setting, metric), row in sorted(values.items(), key=lambda kv: kv[0][0].sort_key()):
-        if setting.plugin == "clean" and metric == "accuracy":
-            return row
-    for (_, metric), row in sorted(values.items(), key=lambda kv: kv[0][0].sort_key()):
-        if metric == "clean_accuracy":
-            return row
+def _flags_cell(flags: dict[str, float]) -> Cell:
+    raised = sorted(name for name, value in flags.items() if value >= 0.5)
+    if not flags:
+        return Cell("not checked", sort=-1, csv="not checked", title="no diagnostics rows for this model")
+    if not raised:
+        text = f"none of {len(flags)}"
+        return Cell(text, sort=0, csv=text, title="checks: " + ", ".join(sorted(flags)))
+    text = f"⚑ {', '.join(raised)} ({len(raised)} of {len(flags)})"
+    return Cell(text, sort=len(raised), csv=text, title="raised gradient-masking flags", classes=("flag",))
+
+
+def _shown_metrics(setting_rows: pd.DataFrame, setting: Setting) -> list[str]:
+    """The setting's headline metric and the ones its plugin marks as columns (all metrics are in the measurements)."""
+    present = sorted(setting_rows["metric"].unique())
+    instance = setting.instance
+    if instance is None:
+        return [m for m in present if not m.startswith(("flag_", "n_"))][:FALLBACK_METRICS]
+    headline = instance.headline_metric()
+    first = [headline] if headline in present else []
+    return first + [m for m in present if m != headline and instance.metric_info(m).column]
+
+
+def _suite_headline(suite: str, settings: list[Setting], rows: pd.DataFrame) -> Headline | None:
+    attacks = [s for s in settings if s.is_attack]
+    if attacks:
+        labels = ", ".join(a.label for a in suite_attacks(suite, rows)) or ", ".join(s.label for s in attacks)
+        info = MetricInfo("Robust accuracy, per-image worst case", "%", "higher", headline=True)
+        rule = (
+            "Ranked by robust accuracy, per-image worst case ↑: an image counts as robust only if it survived every "
+            f"attack run on it — this suite's ({labels}), plus AutoAttack and the diagnostics checklist on the same "
+            "images where they were run (the 'Attacks counted' column says which, and on how many images). An entry "
+            "missing one of the suite's attacks says 'incomplete: no …' in that cell and ranks after the complete "
+            "entries. Ranks whose 95% intervals overlap are ties, shown as a rank range (e.g. 4–12)."
+        )
+        return Headline(info.label, info, None, "", rule)
+    for setting in _suite_order(suite, settings):
+        instance = setting.instance
+        if instance is None or not instance.ranks_suites:
+            continue
+        metric = instance.headline_metric()
+        info = instance.metric_info(metric) if metric else NEUTRAL
+        if metric and info.direction != "none" and (rows["plugin"] == setting.plugin).any():
+            return _metric_headline(setting, metric, info)
+    for setting in settings:  # only baselines (e.g. clean accuracy alone)
+        metric = setting.instance.headline_metric() if setting.instance is not None else None
+        if metric:
+            return _metric_headline(setting, metric, setting.info(metric))
     return None
 
 
+def _metric_headline(setting: Setting, metric: str, info: MetricInfo) -> Headline:
+    better = "higher" if info.direction == "higher" else "lower"
+    rule = (
+        f"Ranked by {info.label} ({setting.label}; metric {metric}) {info.arrow}: {better} is better. Entries without "
+        "it come last. Ranks whose 95% intervals overlap are ties, shown as a rank range (e.g. 4–12)."
+    )
+    return Headline(f"{info.label} — {setting.label}", info, setting, metric, rule)
+
+
+def _suite_order(suite: str, settings: list[Setting]) -> list[Setting]:
+    """Settings in the order of the suite file (the suite's first plugin is its main measurement)."""
+    from bench.suites import load_suite
+
+    try:
+        names = [spec.plugin for spec in load_suite(suite).plugins]
+    except Exception:  # a suite that no longer loads: report order
+        return settings
+    rank = {name: i for i, name in reversed(list(enumerate(names)))}
+    return sorted(settings, key=lambda s: (rank.get(s.plugin, len(names)), s.sort_key()))
+
+
 def build_leaderboard(
-    rows: pd.DataFrame, all_rows: pd.DataFrame, cards: dict, suite: str, out_dir: Path
+    rows: pd.DataFrame,
+    all_rows: pd.DataFrame,
+    cards: dict,
+    suite: str,
+    out_dir: Path,
+    results: str | os.PathLike | None = None,
 ) -> Leaderboard:
-    """The leaderboard of one suite from its (current) rows; ``all_rows`` supplies the models' flags."""
+    """The leaderboard of one suite from its (current) rows; ``all_rows`` supplies flags and other suites' attacks.
+
+    ``results`` is the results folder, whose per-example files give the per-image worst case.
+    """
+    root = results_root(results)
     rows = sorted_rows(rows[rows["suite"] == suite])
     settings = sorted(
         {Setting(p, q) for p, q in zip(rows["plugin"], rows["params"], strict=True)}, key=Setting.sort_key
     )
     rows_of = {s: rows[(rows["plugin"] == s.plugin) & (rows["params"] == s.params)] for s in settings}
-    attacks = [(s, m) for s in settings if (m := _robust_metric(rows_of[s])) is not None]
-    attacked = {s for s, _ in attacks}
+    headline = _suite_headline(suite, settings, rows)
     metric_columns = [
-        (s, m) for s in settings if s.plugin != "clean" and s not in attacked for m in _metric_columns(rows_of[s], s)
+        (s, m)
+        for s in settings
+        for m in _shown_metrics(rows_of[s], s)
+        if headline is None or headline.worst_case or (s, m) != (headline.setting, headline.metric)
     ]
     shown = varying_params([(s.plugin, s.params) for s in settings])
     short = {s: setting_label(s.plugin, s.params, shown.get(s.plugin, set())) for s in settings}
-    flags = _flags_by_model(all_rows)
+    context = _BoardContext(all_rows, root, cards, out_dir, _flags_by_model(all_rows), suite_attacks(suite, rows))
+    columns = _columns(headline, metric_columns, short)
+    entries = []
+    for key, group in rows.groupby(ENTRY_KEYS, sort=True):
+        entry_key = dict(zip(ENTRY_KEYS, key, strict=True))
+        entries.append(_entry(entry_key, group, headline, metric_columns, context))
+    entries = _rank(entries, headline)
+    rule = (headline.rule if headline else "No headline metric: entries in model order.") + " " + INTERVAL_NOTE
+    return Leaderboard(suite, columns, entries, _measurement_table(rows, shown), ranking_rule=rule, headline=headline)
 
+
+@dataclass
+class _BoardContext:
+    all_rows: pd.DataFrame
+    root: Path
+    cards: dict
+    out_dir: Path
+    flags: dict[str, dict[str, float]]
+    attacks: list
+
+
+def _columns(headline: Headline | None, metric_columns: list, short: dict) -> list[Column]:
     columns = [
         Column("rank", "#"),
         Column("model", "Model", False),
         Column("method", "Method", False),
         Column("arch", "Arch", False),
-        Column("clean", "Clean (%)"),
     ]
-    if attacks:
-        columns += [
-            Column("best", "Best-known robust (%)"),
-            Column("strongest", "Strongest attack", False),
-            Column("n", "n"),
-            Column("flags", "Gradient-masking flags", False),
-        ]
-        columns += [Column(f"attack:{i}", f"{s.label} (%)") for i, (s, _) in enumerate(attacks)]
-    else:
-        columns += [Column("n", "n"), Column("flags", "Gradient-masking flags", False)]
+    if headline is not None:
+        columns.append(Column("headline", f"{headline.label}{_unit_suffix(headline.info)}", interval=True))
+    if headline is not None and headline.worst_case:
+        columns.append(Column("attacks", "Attacks counted", False))
+    columns += [Column("n", "n"), Column("flags", "Gradient-masking flags", False)]
+    previous = None
+    for i, (setting, metric) in enumerate(metric_columns):
+        info = setting.info(metric)
+        label = info.label if info.label != metric else metric
+        header = f"{short[setting]} · {label}{_unit_suffix(info)}"
+        numeric = Column(f"metric:{i}", header, interval=True, group_start=setting.plugin != previous)
+        columns.append(numeric)
+        previous = setting.plugin
     columns += [
-        Column(f"metric:{i}", f"{short[s]}: {m}" + (" (%)" if is_rate_metric(m) else ""))
-        for i, (s, m) in enumerate(metric_columns)
-    ]
-    columns += [
-        Column("precision", "Precision", False),
+        Column("precision", "Precision", False, group_start=True),
         Column("seed", "Seed"),
         Column("dataset", "Data", False),
         Column("date", "Measured", False),
         Column("commit", "Commit", False),
     ]
-
-    entries = []
-    for key, group in rows.groupby(ENTRY_KEYS, sort=True):
-        entry_key = dict(zip(ENTRY_KEYS, key, strict=True))
-        values = {
-            (Setting(r["plugin"], r["params"]), r["metric"]): r
-            for _, r in group.sort_values(["timestamp", "unit"]).iterrows()
-        }
-        entries.append(_entry(entry_key, values, attacks, metric_columns, flags, cards, out_dir))
-    entries.sort(key=_rank_key)
-    for rank, entry in enumerate(entries, 1):
-        entry["rank"] = Cell(str(rank), sort=rank, csv=str(rank))
-    return Leaderboard(suite, columns, entries, _measurement_table(rows, shown))
+    return columns
 
 
-def _entry(entry_key, values, attacks, metric_columns, flags, cards, out_dir) -> dict[str, Cell]:
+def _entry(entry_key: dict, group: pd.DataFrame, headline: Headline | None, metric_columns, ctx) -> dict[str, Cell]:
     model = str(entry_key["model"])
-    rows_used = list(values.values())
-    clean = _clean_accuracy(values)
-    robust = [(values.get((s, m)), s) for s, m in attacks]
-    measured = [(float(r["value"]), s.label, r) for r, s in robust if r is not None and not is_missing(r["value"])]
-    aa = [float(r["value"]) for (s, m), r in values.items() if s.plugin == "autoattack" and m == AUTOATTACK_WARNINGS]
-    dates = sorted({str(r["timestamp"])[:10] for r in rows_used})
-    commits = sorted({short_commit(r["git_commit"]) for r in rows_used})
+    values = {
+        (Setting(r["plugin"], r["params"]), r["metric"]): r
+        for _, r in group.sort_values(["timestamp", "unit"]).iterrows()
+    }
+    dates = sorted({str(d)[:10] for d in group["timestamp"]})
+    commits = sorted({short_commit(c) for c in group["git_commit"]})
+    data = f"{entry_key['dataset']} {entry_key['split']}"
     entry = {
-        "model": Cell(model, sort=model, csv=model, href=_card_href(cards, model, out_dir)),
-        "method": _card_cell(cards, model, "method"),
-        "arch": _card_cell(cards, model, "arch"),
-        "clean": _value_cell(clean, "accuracy"),
+        "model": Cell(model, sort=model, csv=model, href=_card_href(ctx.cards, model, ctx.out_dir)),
+        "method": _card_cell(ctx.cards, model, "method"),
+        "arch": _card_cell(ctx.cards, model, "arch"),
         "n": Cell(str(entry_key["n"]), sort=int(entry_key["n"]), csv=str(entry_key["n"])),
-        "flags": _flags_cell(flags.get(model, {}), max(aa) if aa else None),
+        "flags": _flags_cell(ctx.flags.get(model, {})),
         "precision": Cell(
             str(entry_key["precision"]), sort=str(entry_key["precision"]), csv=str(entry_key["precision"])
         ),
         "seed": Cell(str(entry_key["seed"]), sort=int(entry_key["seed"]), csv=str(entry_key["seed"])),
-        "dataset": Cell(
-            f"{entry_key['dataset']} {entry_key['split']}",
-            sort=f"{entry_key['dataset']} {entry_key['split']}",
-            csv=f"{entry_key['dataset']} {entry_key['split']}",
-        ),
+        "dataset": Cell(data, sort=data, csv=data),
         "date": Cell(
             " … ".join([dates[0], dates[-1]]) if len(dates) > 1 else dates[0], sort=dates[-1], csv=";".join(dates)
         ),
         "commit": Cell(", ".join(commits), sort=commits[0], csv=";".join(commits)),
     }
-    for i, (row, _) in enumerate(robust):
-        entry[f"attack:{i}"] = _value_cell(row, "robust_accuracy")
     for i, (setting, metric) in enumerate(metric_columns):
-        entry[f"metric:{i}"] = _value_cell(values.get((setting, metric)), metric)
-    if attacks:
-        entry.update(_best_known(measured, len(attacks)))
+        entry[f"metric:{i}"] = _value_cell(values.get((setting, metric)), setting.info(metric))
+    if headline is not None and headline.worst_case:
+        case = entry_worst_case(group, ctx.all_rows, ctx.root)
+        if case is not None:
+            case.missing = missing_attacks(ctx.attacks, group)
+        entry["headline"], entry["attacks"] = _worst_case_cells(case)
+    elif headline is not None:
+        entry["headline"] = _value_cell(values.get((headline.setting, headline.metric)), headline.info)
     return entry
 
 
-def _best_known(measured: list[tuple[float, str, pd.Series]], n_attacks: int) -> dict[str, Cell]:
-    if not measured:
-        return {
-            "best": Cell(MISSING, sort="", csv="", title="no attack measured"),
-            "strongest": Cell(MISSING, sort="", csv=""),
-        }
-    value, label, row = min(measured, key=lambda m: (m[0], m[1]))
-    missing = n_attacks - len(measured)
-    title = f"minimum over {len(measured)} of {n_attacks} attacks" + (f" ({missing} not measured)" if missing else "")
-    best = _value_cell(row, "robust_accuracy")
-    best.title = f"{title}; {best.title}"
-    return {"best": best, "strongest": Cell(label, sort=label, csv=label, title=title)}
-
-
-def _rank_key(entry: dict[str, Cell]) -> tuple:
-    def number(cell: Cell | None) -> float:
-        return cell.sort if cell is not None and isinstance(cell.sort, float) else -math.inf
-
-    return (
-        -number(entry.get("best")),
-        -number(entry.get("clean")),
-        entry["model"].sort,
-        entry["precision"].sort,
-        -entry["n"].sort,
-        entry["seed"].sort,
+def _worst_case_cells(case: WorstCase | None) -> tuple[Cell, Cell]:
+    if case is None or math.isnan(case.value):
+        return Cell(MISSING, sort="", csv="", title="no attack measured"), Cell(MISSING, sort="", csv="")
+    info = MetricInfo("", "%", "higher")
+    low, high = case.interval.low, case.interval.high
+    badge = f"incomplete: no {', '.join(case.missing)}" if case.missing else ""
+    title = case.describe() + f"; minimum over this suite's attacks: {100 * case.min_over_attacks:.2f}%"
+    text = _value_text(case.value, info) if case.exact else f"≤{_value_text(case.value, info)}"
+    cell = Cell(
+        text,
+        sort=case.value,
+        csv=f"{case.value:.6f}",
+        title=title,
+        ci=_ci_text(low, high, info),
+        ci_csv=("", "") if math.isnan(low) else (f"{low:.6f}", f"{high:.6f}"),
+        badge=badge,
+        classes=("headline",),
     )
+    return cell, Cell(_attacks_text(case), sort=len(case.attacks), csv=_attacks_text(case), title=case.describe())
+
+
+def _attacks_text(case: WorstCase) -> str:
+    own = [a.label.split(" ε=")[0] for a in case.attacks if not a.suite]
+    other: dict[str, list] = {}
+    for a in case.attacks:
+        if a.suite:
+            other.setdefault(a.suite, []).append(a)
+    parts = [", ".join(own)] if own else []
+    for suite, attacks in sorted(other.items()):
+        images = max(a.images for a in attacks)
+        parts.append(f"{suite}: {len(attacks)} on {images} of {case.n}")
+    return " + ".join(parts) or MISSING
+
+
+def _rank(entries: list[dict[str, Cell]], headline: Headline | None) -> list[dict[str, Cell]]:
+    """Complete entries first, then incomplete ones, then those without the headline; rank ranges by interval."""
+    higher = headline is None or headline.info.direction != "lower"
+
+    def value(entry: dict[str, Cell]) -> float | None:
+        cell = entry.get("headline")
+        return cell.sort if cell is not None and isinstance(cell.sort, float) else None
+
+    def group(entry: dict[str, Cell]) -> int:
+        if value(entry) is None:
+            return 2
+        return 1 if entry["headline"].badge else 0
+
+    def key(entry: dict[str, Cell]) -> tuple:
+        v = value(entry)
+        number = 0.0 if v is None else (-v if higher else v)
+        return (
+            group(entry),
+            number,
+            entry["model"].sort,
+            entry["precision"].sort,
+            -entry["n"].sort,
+            entry["seed"].sort,
+        )
+
+    entries = sorted(entries, key=key)
+    offset = 0
+    for g in (0, 1, 2):
+        members = [e for e in entries if group(e) == g]
+        if g == 2:
+            ranges = [(offset + i + 1, offset + i + 1) for i in range(len(members))]
+        else:
+            bounds = [_bounds(e["headline"]) for e in members]
+            ranges = (
+                [
+                    (offset + a, offset + b)
+                    for a, b in rank_ranges([value(e) for e in members], *zip(*bounds, strict=True), higher)
+                ]
+                if members
+                else []
+            )
+        for position, (entry, (best, worst)) in enumerate(zip(members, ranges, strict=True), offset + 1):
+            text = str(best) if best == worst else f"{best}–{worst}"
+            if g == 2:
+                text = MISSING
+            entry["rank"] = Cell(text, sort=position, csv=text.replace(MISSING, ""), title=_rank_title(best, worst))
+        offset += len(members)
+    return entries
+
+
+def _bounds(cell: Cell) -> tuple[float, float]:
+    low, high = (float(x) if x else math.nan for x in cell.ci_csv)
+    return low, high
+
+
+def _rank_title(best: int, worst: int) -> str:
+    if best == worst:
+        return "no other entry's 95% interval overlaps this one's"
+    return f"tied: its 95% interval overlaps those of the entries ranked {best}–{worst}"
 
 
 def _card_href(cards: dict, model: str, out_dir: Path) -> str:
@@ -311,6 +520,9 @@ def _card_href(cards: dict, model: str, out_dir: Path) -> str:
 
 
 def _measurement_table(rows: pd.DataFrame, shown: dict[str, set[str]]) -> pd.DataFrame:
+    def column(name: str) -> pd.Series:
+        return rows[name] if name in rows else pd.Series(math.nan, index=rows.index)
+
     table = pd.DataFrame(
         {
             "model": rows["model"],
@@ -323,6 +535,9 @@ def _measurement_table(rows: pd.DataFrame, shown: dict[str, set[str]]) -> pd.Dat
             "params": rows["params"],
             "metric": rows["metric"],
             "value": [format_number(v, 6) for v in rows["value"]],
+            "ci_low": [format_number(v, 6) for v in column("ci_low")],
+            "ci_high": [format_number(v, 6) for v in column("ci_high")],
+            "ci_method": [m if isinstance(m, str) else MISSING for m in column("ci_method")],
             "date": rows["timestamp"].astype(str).str[:10],
             "commit": rows["git_commit"].map(short_commit),
             "wall_s": [format_number(v, 1) for v in rows["wall_seconds"]],
@@ -353,22 +568,34 @@ def render_markdown(board: Leaderboard) -> str:
 def _markdown_cell(cell: Cell | None) -> str:
     if cell is None:
         return MISSING
-    return f"[{cell.text}]({cell.href})" if cell.href else cell.text
+    text = f"[{cell.text}]({cell.href})" if cell.href else cell.text
+    badge = f"**{cell.badge}** " if cell.badge else ""
+    return f"{badge}{text}" + (f" {cell.ci}" if cell.ci else "")
 
 
 def render_csv(board: Leaderboard) -> str:
+    """One line per entry; numeric columns with their interval bounds beside them; values are fractions."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([c.header.replace(" (%)", "") for c in board.columns])  # CSV values are fractions
+    header = []
+    for c in board.columns:
+        name = c.header.replace(" (%)", "")
+        header += [name, f"{name} ci_low", f"{name} ci_high"] if c.interval else [name]
+    has_headline = any(c.key == "headline" for c in board.columns)
+    writer.writerow(header + (["headline note"] if has_headline else []))
     for entry in board.entries:
-        writer.writerow([entry[c.key].csv if c.key in entry else "" for c in board.columns])
+        line = []
+        for c in board.columns:
+            cell = entry.get(c.key, Cell(""))
+            line += [cell.csv, *cell.ci_csv] if c.interval else [cell.csv]
+        writer.writerow(line + ([entry.get("headline", Cell("")).badge] if has_headline else []))
     return buffer.getvalue()
 
 
 def _html_table(columns: list[Column], entries: list[dict[str, Cell]], table_id: str) -> str:
     head = "".join(
-        f'<th data-type="{"number" if c.numeric else "text"}" data-key="{html.escape(c.key)}" tabindex="0">'
-        f"{html.escape(c.header)}</th>"
+        f'<th data-type="{"number" if c.numeric else "text"}" data-key="{html.escape(c.key)}" tabindex="0"'
+        f"{_class_attr(('group-start',) if c.group_start else ())}>{html.escape(c.header)}</th>"
         for c in columns
     )
     lines = []
@@ -379,15 +606,25 @@ def _html_table(columns: list[Column], entries: list[dict[str, Cell]], table_id:
             text = html.escape(cell.text)
             if cell.href:
                 text = f'<a href="{html.escape(cell.href)}">{text}</a>'
+            if cell.badge:
+                text = f'<span class="badge">{html.escape(cell.badge)}</span> {text}'
+            if cell.ci:
+                text += f' <span class="ci">{html.escape(cell.ci)}</span>'
             title = f' title="{html.escape(cell.title)}"' if cell.title else ""
-            cls = ' class="flag"' if c.key == "flags" and cell.text.startswith("⚑") else ""
-            cells.append(f'<td data-sort="{html.escape(_sort_text(cell.sort))}"{title}{cls}>{text}</td>')
+            classes = cell.classes + (("group-start",) if c.group_start else ())
+            cells.append(
+                f'<td data-sort="{html.escape(_sort_text(cell.sort))}"{title}{_class_attr(classes)}>{text}</td>'
+            )
         lines.append("<tr>" + "".join(cells) + "</tr>")
     return (
         f'<table class="sortable" id="{html.escape(table_id)}"><thead><tr>{head}</tr></thead>\n<tbody>\n'
         + "\n".join(lines)
         + "\n</tbody></table>\n"
     )
+
+
+def _class_attr(classes: tuple[str, ...]) -> str:
+    return f' class="{" ".join(classes)}"' if classes else ""
 
 
 def _sort_text(value: float | int | str) -> str:
@@ -397,7 +634,8 @@ def _sort_text(value: float | int | str) -> str:
 
 
 def _measurements_html(table: pd.DataFrame) -> str:
-    columns = [Column(c, c, c in ("n", "seed", "value", "wall_s")) for c in table.columns if c != "params"]
+    numeric = ("n", "seed", "value", "ci_low", "ci_high", "wall_s")
+    columns = [Column(c, c, c in numeric) for c in table.columns if c != "params"]
     entries = [
         {
             c.key: Cell(str(r[c.key]), sort=str(r[c.key]), title=str(r["params"]) if c.key == "setting" else "")
@@ -445,27 +683,31 @@ def render_index_html(boards: dict[str, Leaderboard], out_dir: Path) -> str:
     columns = [
         Column("suite", "Suite", False),
         Column("entries", "Entries"),
-        Column("top", "Top entry", False),
-        Column("best", "Best-known robust (%)"),
-        Column("clean", "Clean (%)"),
+        Column("ranked", "Ranked by", False),
+        Column("top", "Rank 1 (ties included)", False),
+        Column("headline", "Its headline value"),
     ]
     entries = []
     for suite in suites:
         board = boards[suite]
-        top = board.entries[0] if board.entries else {}
-        top_model = top.get("model", Cell(MISSING))
+        top = [e for e in board.entries if e.get("rank", Cell("")).text.split("–")[0] == "1"]
+        names = ", ".join(e["model"].text for e in top) or MISSING
+        label = board.headline.label + _unit_suffix(board.headline.info) if board.headline else MISSING
         entries.append(
             {
                 "suite": Cell(suite, sort=suite, href=f"{suite}.html"),
                 "entries": Cell(str(len(board.entries)), sort=len(board.entries)),
-                "top": Cell(top_model.text, sort=top_model.text),
-                "best": top.get("best", Cell(MISSING)),
-                "clean": top.get("clean", Cell(MISSING)),
+                "ranked": Cell(label, sort=label),
+                "top": Cell(names, sort=names),
+                "headline": top[0].get("headline", Cell(MISSING)) if top else Cell(MISSING),
             }
         )
     content = (
         "<h1>RIBench leaderboards</h1>\n"
-        f'<p class="rule">{html.escape(RANKING_RULE)}</p>\n'
+        f'<p class="rule">Each suite ranks by its own headline (named per suite below and on its page): the '
+        "per-image worst-case robust accuracy for suites with attacks (an image is robust only if it survived every "
+        "attack run on it), else the headline metric of the suite's main plugin. Entries whose 95% intervals overlap "
+        f"share a rank range. {html.escape(INTERVAL_NOTE)}</p>\n"
         + _html_table(columns, entries, "suites")
         + _figures_html(out_dir)
         + _tables_html(out_dir)
@@ -515,7 +757,7 @@ def write_leaderboards(
     if suite is not None and suite not in suites:
         known = ", ".join(suites) or "none"
         raise ReportError(f"no results for suite '{suite}' (suites with results: {known}); run `bench run` first")
-    boards = {s: build_leaderboard(rows, rows, cards, s, out) for s in suites}
+    boards = {s: build_leaderboard(rows, rows, cards, s, out, results) for s in suites}
     if stale:
         for board in boards.values():
             board.notes.append(f"{stale} rows measured on superseded weights (another sha256) were left out.")

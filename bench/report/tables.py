@@ -6,8 +6,16 @@ evaluation dataset and split), column sub-groups (``methods``: which models, by 
 rows match; several matching models (e.g. a sweep over k) are resolved by the spec's ``choose`` rule and
 named under the table, and a cell nothing matches shows "–". Paper values are printed beside ours.
 
+Honesty rules: one model fills all the cells of a (row, method) — the choice is made once per row, by the first
+metric that separates the candidates — so a row never mixes models; the model, its training budget (epochs, from
+scratch or fine-tuned from what) and for Top-GAP k and k/(H'·W') are printed in the row; a Top-GAP model whose k
+covers every CAM position is a "GAP ablation" and never counts as Top-GAP (it only appears in rows that expand
+over k, labelled so); each of our values carries its 95% interval, and ✓/✗ says whether the paper's value lies
+inside it; a line under the table says where our setup differs from the paper's.
+
 Spec keys (see ``table_specs/topgap-table3.yaml`` for an example):
     name, family, title, caption, digits (3), choose (best|latest), better (higher|lower), row_header,
+    paper_setup (the paper's setup in a few words, for the "setup differs" line),
     methods: [{label, card: {card fields}, where: {measurement filter}}],
     metrics: [{label, plugin, metric, params, suite, dataset, split, precision, better}],
     rows: [{cells, card, where, paper, expand}]
@@ -31,7 +39,10 @@ from bench.report.common import (
     current_rows,
     dotted_get,
     format_number,
+    is_gap_ablation,
+    is_missing,
     mapping_matches,
+    model_budget,
     params_match,
     read_cards,
     short_commit,
@@ -54,6 +65,7 @@ SPEC_KEYS = {
     "metrics",
     "rows",
     "source",
+    "paper_setup",
 }
 METHOD_KEYS = {"label", "card", "where"}
 METRIC_KEYS = {"label", "plugin", "metric", "params", "suite", "dataset", "split", "precision", "better"}
@@ -87,6 +99,27 @@ class TableCell:
     ours: float | None
     paper: Any
     source: Source | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def paper_inside(self) -> bool | None:
+        """Whether the paper's value lies inside our 95% interval (None: no paper value or no interval)."""
+        paper = paper_number(self.paper)
+        if paper is None or self.low is None or self.high is None or is_missing(self.low) or is_missing(self.high):
+            return None
+        return self.low - 1e-9 <= paper <= self.high + 1e-9
+
+
+def paper_number(value: Any) -> float | None:
+    """The paper's value as a number ('0.801 ± 0.009' -> 0.801); None when there is none."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(str(value).split("±")[0].strip())
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -95,6 +128,8 @@ class Table:
     row_labels: list[list[str]]
     cells: list[list[TableCell]]  # [row][group * n_methods + method]
     sources: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # per row: our models and their training budgets
+    setup: list[str] = field(default_factory=list)  # where our setup differs from the paper's
 
 
 # ----------------------------------------------------------------------------------------- specs
@@ -186,31 +221,55 @@ def _merge_where(*parts: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def _fill(rows: pd.DataFrame, models: list[str], cards: dict, where: dict[str, Any], choose: str, better: str):
+def _candidate_rows(rows: pd.DataFrame, models: list[str], cards: dict, where: dict[str, Any]) -> pd.DataFrame:
+    """Per model, the matching measurement on most examples (then the newest)."""
     candidates = _matching_rows(rows[rows["model"].isin(models)], where)
     if "dataset" not in where:  # by default a model is measured on the dataset it was trained on
         trained_on = [cards[m].get("dataset") for m in candidates["model"]]
         candidates = candidates.loc[(candidates["dataset"] == pd.Series(trained_on, index=candidates.index))]
     candidates = candidates[candidates["value"].notna()]
-    if candidates.empty:
-        return None, None
-    # per model: the measurement on most examples, then the newest
-    per_model = candidates.sort_values(["model", "n", "timestamp", "unit"]).groupby("model", sort=True).tail(1)
+    return candidates.sort_values(["model", "n", "timestamp", "unit"]).groupby("model", sort=True).tail(1)
+
+
+def _choose_model(per_metric: list[pd.DataFrame], choose: str, betters: list[str]) -> str | None:
+    """One model for a whole (row, method): the newest measurement, or the best on the first metric that separates
+    the candidates (then the next metric, then the model name). A model without a value ranks last on a metric."""
+    models = sorted({str(m) for frame in per_metric for m in frame["model"]})
+    if not models:
+        return None
     if choose == "latest":
-        best = per_model.sort_values(["timestamp", "model"]).iloc[-1]
-    else:
-        ascending = better == "lower"
-        best = per_model.sort_values(["value", "model"], ascending=[ascending, True]).iloc[0]
+        newest = {m: max(str(t) for f in per_metric for t in f.loc[f["model"] == m, "timestamp"]) for m in models}
+        return max(models, key=lambda m: (newest[m], m))
+
+    def key(model: str) -> tuple:
+        out = []
+        for frame, better in zip(per_metric, betters, strict=True):
+            values = frame.loc[frame["model"] == model, "value"]
+            if values.empty:
+                out.append((1, 0.0))
+            else:
+                out.append((0, -float(values.iloc[0]) if better == "higher" else float(values.iloc[0])))
+        return (*out, model)
+
+    return min(models, key=key)
+
+
+def _cell(frame: pd.DataFrame, model: str | None, paper: Any, candidates: int) -> TableCell:
+    picked = frame[frame["model"] == model] if model is not None else frame.iloc[0:0]
+    if picked.empty:
+        return TableCell(None, paper)
+    row = picked.iloc[0]
     source = Source(
-        str(best["model"]),
-        int(best["n"]),
-        str(best["precision"]),
-        int(best["seed"]),
-        str(best["timestamp"])[:10],
-        short_commit(best["git_commit"]),
-        len(per_model),
+        str(row["model"]),
+        int(row["n"]),
+        str(row["precision"]),
+        int(row["seed"]),
+        str(row["timestamp"])[:10],
+        short_commit(row["git_commit"]),
+        candidates,
     )
-    return float(best["value"]), source
+    low, high = (float(row[c]) if c in row and not is_missing(row[c]) else None for c in ("ci_low", "ci_high"))
+    return TableCell(float(row["value"]), paper, source, low, high)
 
 
 def _expand_rows(spec_row: dict[str, Any], methods: list[dict], cards: dict[str, dict]) -> list[tuple[list[str], dict]]:
@@ -224,34 +283,94 @@ def _expand_rows(spec_row: dict[str, Any], methods: list[dict], cards: dict[str,
         c for c in cards.values() if any(mapping_matches(c, {**card_filter, **(m.get("card") or {})}) for m in methods)
     ]
     values = sorted({dotted_get(c, key) for c in shown} - {None}, key=lambda v: (str(type(v)), v))
-    return [([c.replace("{}", str(v)) for c in cells], {**card_filter, key: v}) for v in values]
+    rows = []
+    for v in values:
+        alike = sorted((c for c in shown if dotted_get(c, key) == v), key=lambda c: str(c.get("name")))
+        for card in alike if len(alike) > 1 else alike[:1]:  # one row per model: a row never mixes models
+            text = f"{v} (GAP ablation)" if is_gap_ablation(card) else str(v)
+            text += f", {card.get('name')}" if len(alike) > 1 else ""
+            pinned = {**card_filter, key: v, **({"name": card.get("name")} if len(alike) > 1 else {})}
+            rows.append(([c.replace("{}", text) for c in cells], pinned))
+    return rows
+
+
+def _method_models(cards: dict, card_filter: dict, method: dict, spec_row: dict) -> list[str]:
+    """Models of a (row, method); GAP ablations (k = H'·W') only in rows that expand over k."""
+    wanted = {**card_filter, **(method.get("card") or {})}
+    keep_gap = spec_row.get("expand") == "head_kwargs.k"
+    return sorted(
+        name
+        for name, card in cards.items()
+        if mapping_matches(card, wanted) and (keep_gap or not is_gap_ablation(card))
+    )
 
 
 def build_table(spec: dict[str, Any], rows: pd.DataFrame, cards: dict[str, dict]) -> Table:
     choose, default_better = spec.get("choose", "best"), spec.get("better", "higher")
     table = Table(spec, [], [])
     groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
+    betters = [m.get("better", default_better) for m in spec["metrics"]]
+    n_methods = len(spec["methods"])
     for spec_row in spec["rows"]:
         for cells, card_filter in _expand_rows(spec_row, spec["methods"], cards):
-            line = []
-            for group, metric in zip(groups, spec["metrics"], strict=True):
-                measurement = {k: v for k, v in metric.items() if k not in ("label", "better")}
-                for m_index, method in enumerate(spec["methods"]):
-                    models = sorted(
-                        name
-                        for name, card in cards.items()
-                        if mapping_matches(card, {**card_filter, **(method.get("card") or {})})
+            line: list[TableCell | None] = [None] * (len(groups) * n_methods)
+            described = []
+            for m_index, method in enumerate(spec["methods"]):
+                models = _method_models(cards, card_filter, method, spec_row)
+                per_metric = [
+                    _candidate_rows(
+                        rows,
+                        models,
+                        cards,
+                        _merge_where(
+                            {k: v for k, v in metric.items() if k not in ("label", "better")},
+                            method.get("where"),
+                            spec_row.get("where"),
+                        ),
                     )
-                    where = _merge_where(measurement, method.get("where"), spec_row.get("where"))
-                    value, source = _fill(rows, models, cards, where, choose, metric.get("better", default_better))
-                    paper = (spec_row["paper"].get(group) or [None] * len(spec["methods"]))[m_index]
-                    line.append(TableCell(value, paper, source))
-                    if source is not None:
-                        label = " ".join(cells)
-                        table.sources.append(f"{label} · {method['label']} · {group}: {source.describe()}")
+                    for metric in spec["metrics"]
+                ]
+                chosen = _choose_model(per_metric, choose, betters)
+                n_candidates = len({m for frame in per_metric for m in frame["model"]})
+                for g_index, (group, frame) in enumerate(zip(groups, per_metric, strict=True)):
+                    paper = (spec_row["paper"].get(group) or [None] * n_methods)[m_index]
+                    cell = _cell(frame, chosen, paper, n_candidates)
+                    line[g_index * n_methods + m_index] = cell
+                    if cell.source is not None:
+                        table.sources.append(
+                            f"{' '.join(cells)} · {method['label']} · {group}: {cell.source.describe()}"
+                        )
+                if chosen is not None:
+                    prefix = f"{method['label']}: " if n_methods > 1 else ""
+                    described.append(f"{prefix}{chosen} ({model_budget(cards[chosen])})")
             table.row_labels.append(cells)
-            table.cells.append(line)
+            table.cells.append([c for c in line if c is not None])
+            table.models.append("; ".join(described) or MISSING)
+    table.setup = _setup_differences(spec, table, cards)
     return table
+
+
+def _epochs(card: dict[str, Any]) -> str:
+    epochs = card.get("epochs", (card.get("hyperparameters") or {}).get("epochs"))
+    return "epochs unknown" if epochs is None else f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
+def _setup_differences(spec: dict[str, Any], table: Table, cards: dict[str, dict]) -> list[str]:
+    """One line: the paper's setup (spec ``paper_setup``) against ours (images evaluated, how models were trained)."""
+    sources = [c.source for line in table.cells for c in line if c.source is not None]
+    if not sources:
+        return []
+    ns = sorted({s.n for s in sources})
+    models = sorted({s.model for s in sources})
+    fine_tuned = [m for m in models if "fine-tuned" in model_budget(cards.get(m, {}))]
+    scratch = [m for m in models if m not in fine_tuned]
+    ours = [f"n = {', '.join(map(str, ns))} test images per cell"]
+    if fine_tuned:
+        ours.append("fine-tuned from another zoo model: " + ", ".join(f"{m} ({_epochs(cards[m])})" for m in fine_tuned))
+    if scratch:
+        ours.append("from scratch: " + ", ".join(f"{m} ({_epochs(cards.get(m, {}))})" for m in scratch))
+    paper = str(spec.get("paper_setup") or "see the paper").strip().rstrip(".")
+    return [f"Setup differs from the paper's — paper: {paper}. Ours: {'; '.join(ours)}."]
 
 
 # ----------------------------------------------------------------------------------------- rendering
@@ -261,10 +380,23 @@ def _paper_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _cell_text(cell: TableCell, digits: int) -> str:
+MARKS = {True: "✓", False: "✗", None: ""}
+
+
+def _ours_text(cell: TableCell, digits: int) -> str:
     ours = format_number(cell.ours, digits)
-    paper = _paper_text(cell.paper)
-    return f"{ours} / {paper}" if paper else ours
+    if cell.ours is not None and cell.low is not None and cell.high is not None:
+        ours += f" [{format_number(cell.low, digits)}, {format_number(cell.high, digits)}]"
+    return ours
+
+
+def _cell_text(cell: TableCell, digits: int) -> str:
+    ours, paper = _ours_text(cell, digits), _paper_text(cell.paper)
+    mark = MARKS[cell.paper_inside()]
+    return f"{ours} / {paper}" + (f" {mark}" if mark else "") if paper else ours
+
+
+OUR_MODELS = "Our models (training budget)"
 
 
 def _headers(table: Table) -> tuple[list[str], list[str]]:
@@ -275,7 +407,7 @@ def _headers(table: Table) -> tuple[list[str], list[str]]:
     row_header = row_header + [""] * (width - len(row_header))
     return row_header, [
         f"{g} · {m['label']}" if len(spec["methods"]) > 1 else g for g in groups for m in spec["methods"]
-    ]
+    ] + [OUR_MODELS]
 
 
 def render_markdown(table: Table) -> str:
@@ -285,16 +417,19 @@ def render_markdown(table: Table) -> str:
     if spec.get("caption"):
         lines += [str(spec["caption"]).strip(), ""]
     lines += [
-        "Each cell: **ours / paper** (the paper's published value, transcribed in the table spec; see 'Paper' below); "
-        f"{MISSING} = not measured here. Ours is computed from results/ ({_choose_text(spec)}).",
+        "Each cell: **ours [95% interval] / paper** (the paper's published value, transcribed in the table spec; see "
+        "'Paper' below); ✓ = the paper's value lies inside our interval, ✗ = outside; "
+        f"{MISSING} = not measured here. Ours is computed from results/ ({_choose_text(spec)}); one model fills a "
+        "row's cells of a method, named with its training budget in the last column.",
         "",
     ]
     header = row_header + value_header
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
-    for labels, cells in zip(table.row_labels, table.cells, strict=True):
+    for labels, cells, models in zip(table.row_labels, table.cells, table.models, strict=True):
         padded = labels + [""] * (len(row_header) - len(labels))
-        lines.append("| " + " | ".join(padded + [_cell_text(c, digits) for c in cells]) + " |")
+        lines.append("| " + " | ".join(padded + [_cell_text(c, digits) for c in cells] + [models]) + " |")
+    lines += ["", *table.setup] if table.setup else []
     lines += ["", "Sources of our values:", ""]
     lines += [f"- {s}" for s in table.sources] or ["- none yet (no matching rows in results/)"]
     if spec.get("source"):
@@ -305,7 +440,10 @@ def render_markdown(table: Table) -> str:
 def _choose_text(spec: dict[str, Any]) -> str:
     if spec.get("choose", "best") == "latest":
         return "the newest matching measurement"
-    return "where several models match (e.g. a sweep over k), the best one, as the paper reports; optimistic"
+    return (
+        "where several models match (e.g. a sweep over k), the best one on the first metric that separates them, as "
+        "the paper reports; optimistic"
+    )
 
 
 LATEX_ESCAPES = {
@@ -320,6 +458,7 @@ LATEX_ESCAPES = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "–": "--",
+    "—": "---",
     "±": r"$\pm$",
     "↑": r"$\uparrow$",
     "↓": r"$\downarrow$",
@@ -339,7 +478,7 @@ def latex_escape(text: str) -> str:
 
 def render_latex(table: Table) -> str:
     spec, digits = table.spec, int(table.spec.get("digits", 3))
-    row_header, _ = _headers(table)
+    row_header = _headers(table)[0]
     n_methods = len(spec["methods"])
     groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
     n_values = len(groups) * n_methods
@@ -371,10 +510,13 @@ def render_latex(table: Table) -> str:
         padded = labels + [""] * (len(row_header) - len(labels))
         values = [_latex_cell(c, digits) for c in cells]
         lines.append(" & ".join([latex_escape(v) for v in padded] + values) + r" \\")
+    notes = [f"{' '.join(labels)}: {models}" for labels, models in zip(table.row_labels, table.models, strict=True)]
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
-        rf"\caption{{{latex_escape(spec['title'])}. Each cell: ours / \textit{{paper}}; -- = not measured.}}",
+        *(rf"\par{{\footnotesize {latex_escape(text)}}}" for text in [*notes, *table.setup]),
+        rf"\caption{{{latex_escape(spec['title'])}. Each cell: ours [95\% interval] / \textit{{paper}}; "
+        r"$\checkmark$ / $\times$: the paper's value inside / outside our interval; -- = not measured.}",
         rf"\label{{tab:{latex_escape(spec['family'])}-{latex_escape(spec['name'])}}}",
         r"\end{table}",
     ]
@@ -382,9 +524,10 @@ def render_latex(table: Table) -> str:
 
 
 def _latex_cell(cell: TableCell, digits: int) -> str:
-    ours = latex_escape(format_number(cell.ours, digits))
+    ours = latex_escape(_ours_text(cell, digits))
     paper = _paper_text(cell.paper)
-    return f"{ours} / \\textit{{{latex_escape(paper)}}}" if paper else ours
+    mark = {True: r" $\checkmark$", False: r" $\times$", None: ""}[cell.paper_inside()]
+    return f"{ours} / \\textit{{{latex_escape(paper)}}}{mark}" if paper else ours
 
 
 # ----------------------------------------------------------------------------------------- entry point
