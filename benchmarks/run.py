@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from benchmarks import attacks, cli, corruptions, harness, store
+from benchmarks import attacks, cli, corruptions, early_exit, harness, store
 from benchmarks.common import Env, Rows
 
 HERE = Path(__file__).resolve().parent
@@ -38,6 +38,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ray_scaling": harness.ray_scaling,
     "peak_memory": harness.peak_memory,
     "cli_startup": cli.cli_startup,
+    "early_exit_pgd": early_exit.early_exit_pgd,
+    "pgd_arithmetic": early_exit.pgd_arithmetic,
+    "recipro_batched": early_exit.recipro_batched,
 }
 
 

@@ -32,3 +32,14 @@ def test_a_rerun_replaces_all_earlier_rows_of_its_benchmarks_only(tmp_path):
     frame = merge(out, [row("a", "new-variant", '{"mode":"full","repeats":5}', 3.0)])
     got = sorted(zip(frame["benchmark"], frame["variant"], frame["value"], strict=True))
     assert got == [("a", "new-variant", 3.0), ("a", "v", 9.0), ("b", "v", 2.0)]
+
+
+def test_quick_early_exit_benchmarks_report_best_never_weaker_than_final(tiny_model, tmp_path):
+    out = tmp_path / "benchmarks.parquet"
+    argv = ["--quick", "--only", "early_exit_pgd,pgd_arithmetic,recipro_batched", "--out", str(out)]
+    assert main([*argv, "--model", "tiny_cnn"]) == 0
+    rows = pd.read_parquet(out).set_index(["benchmark", "variant", "metric"])["value"]
+    assert rows[("early_exit_pgd", "eps=8/255", "n_robust_best_not_final")] == 0
+    assert rows[("early_exit_pgd", "eps=2/255", "n_robust_best_not_final")] == 0
+    assert 0 < rows[("pgd_arithmetic", "fp32", "fraction_of_matmul_peak")] < 2
+    assert rows[("recipro_batched", "recipro", "max_abs_difference")] < 1e-5
