@@ -5,10 +5,13 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 import pandas as pd
 import torch
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from bench.data import ImageDataset, load_dataset
@@ -23,7 +26,7 @@ from bench.models.submit import logits_problem
 from bench.plugins import Context
 from bench.provenance import provenance, utc_now
 from bench.registry import MODELS
-from bench.results import ResultsStore, UnitKey, atomic_write_parquet, canonical_json
+from bench.results import COMPUTE_SECONDS, ResultsStore, UnitKey, atomic_write_parquet, canonical_json
 from bench.suites import Suite, check_only, load_suite
 
 
@@ -172,21 +175,33 @@ def _selected(suite: Suite, only: tuple[str, ...]) -> list:
 
 
 class UnitFinisher:
-    """Saves each finished batch as a part file; once a unit has all its parts, writes its rows."""
+    """Computes the units this process claimed: saves each finished batch as a part file; once a unit has all its
+    parts, writes its per-example file and rows."""
 
     def __init__(self, store: ResultsStore, units: list[Unit], progress: bool) -> None:
         self.store = store
         self.units = {u.key.unit: u for u in units}
-        self.missing = {u.key.unit: {s for s in u.job.starts if not store.part_path(u.key, s).exists()} for u in units}
+        self.missing: dict[str, set[int]] = {}
         self.bar = tqdm(total=sum(u.job.n_examples for u in units), unit="img", disable=not progress, file=sys.stderr)
-        for unit in units:  # parts already on disk from a killed run
-            missing = self.missing[unit.key.unit]
-            self.bar.update(unit.job.n_examples - unit.job.examples_in(missing))
-            if not missing:
-                self.finish(unit)
 
-    def pending_jobs(self) -> list[ShardJob]:
-        return [replace(self.units[u].job, starts=tuple(sorted(m))) for u, m in self.missing.items() if m]
+    def start(self, unit: Unit) -> ShardJob | None:
+        """The batches of a claimed unit still to compute; None when there are none (finished here or elsewhere)."""
+        key = unit.key
+        if self.store.has_unit(key):  # another run finished it after this one planned
+            self.bar.update(unit.job.n_examples)
+            return None
+        examples = self.store.read_unit_examples(key)
+        if examples is not None:  # its rows were lost (table moved aside): rebuild them, don't recompute
+            self.bar.update(unit.job.n_examples)
+            self.write_rows(unit, examples, examples.attrs.get(COMPUTE_SECONDS, float("nan")))
+            return None
+        missing = {s for s in unit.job.starts if not self.store.part_path(key, s).exists()}  # a killed run's parts
+        self.missing[key.unit] = missing
+        self.bar.update(unit.job.n_examples - unit.job.examples_in(missing))
+        if not missing:
+            self.finish(unit)
+            return None
+        return replace(unit.job, starts=tuple(sorted(missing)))
 
     def on_batch(self, job: ShardJob, start: int, part: pd.DataFrame) -> None:
         unit = self.units[job.unit]
@@ -198,10 +213,14 @@ class UnitFinisher:
             self.finish(unit)
 
     def finish(self, unit: Unit) -> None:
-        started = time.perf_counter()
-        parts = [pd.read_parquet(self.store.part_path(unit.key, s)) for s in unit.job.starts]
+        parts = [self.store.read_part(unit.key, s) for s in unit.job.starts]
         compute_seconds = sum(float(p[BATCH_SECONDS].iloc[0]) for p in parts if len(p) and BATCH_SECONDS in p)
         examples = pd.concat(parts, ignore_index=True).drop(columns=BATCH_SECONDS, errors="ignore")
+        examples.attrs[COMPUTE_SECONDS] = compute_seconds
+        self.write_rows(unit, examples, compute_seconds)
+
+    def write_rows(self, unit: Unit, examples: pd.DataFrame, compute_seconds: float) -> None:
+        started = time.perf_counter()
         metrics = unit.job.plugin.summarize(examples, unit.job.ctx)
         wall = compute_seconds + time.perf_counter() - started
         rows = [
@@ -221,6 +240,53 @@ class UnitFinisher:
         self.bar.close()
 
 
+def claimed_rounds(store: ResultsStore, units: list[Unit], per_round: int | None) -> Iterator[list[Unit]]:
+    """Claim units (up to ``per_round`` at a time, None: all that are free) and yield them, a round at a time.
+
+    A round's claims are held until the caller asks for the next round (or closes the generator). A unit that
+    another process holds is left for later; once every remaining unit is held elsewhere, this waits for the first:
+    its holder finishes it, or dies and the OS releases its lock. So concurrent runs of overlapping grids split the
+    units between them, and no unit is computed or written twice.
+
+    Example:
+        >>> with closing(claimed_rounds(store, units, per_round=1)) as rounds:
+        ...     for claimed in rounds:
+        ...         ...  # compute the claimed units
+    """
+    waiting = list(units)
+    while waiting:
+        held = _claim_free(store, waiting, per_round) or [_wait_for(store, waiting[0])]
+        ids = {unit.key.unit for unit, _ in held}
+        waiting = [unit for unit in waiting if unit.key.unit not in ids]
+        try:
+            yield [unit for unit, _ in held]
+        finally:
+            for _, claim in held:
+                claim.release()
+
+
+def _claim_free(store: ResultsStore, units: list[Unit], limit: int | None) -> list[tuple[Unit, FileLock]]:
+    held = []
+    for unit in units:
+        if limit is not None and len(held) >= limit:
+            break
+        claim = store.unit_claim(unit.key)
+        try:
+            claim.acquire(blocking=False)
+        except Timeout:
+            continue
+        held.append((unit, claim))
+    return held
+
+
+def _wait_for(store: ResultsStore, unit: Unit) -> tuple[Unit, FileLock]:
+    key = unit.key
+    print(f"{key.plugin} {key.params_hash[:6]}: waiting for another bench run that is computing it", file=sys.stderr)
+    claim = store.unit_claim(key)
+    claim.acquire()
+    return unit, claim
+
+
 def run_grid(
     models: list[str],
     suites: list[str],
@@ -232,13 +298,20 @@ def run_grid(
 
     Everything is checked before anything runs. The executor (default: local) runs the missing batches in shards
     of about ``shard_size`` examples (whole batches); each finished batch is saved, each finished unit writes rows.
+    Units are claimed first (see ``claimed_rounds``), so runs started together into one ``--out`` share the work.
     """
     store = ResultsStore(opts.out)
     plans = [plan_suite(m, s, opts, store) for m in models for s in suites]
-    finisher = UnitFinisher(store, [u for units, _ in plans for u in units], opts.progress)
-    jobs = [shard for job in finisher.pending_jobs() for shard in shard_jobs(job, shard_size)]
+    units = [u for units, _ in plans for u in units]
+    if units:
+        store.check_writable()
+    runner = executor or LocalExecutor()
+    finisher = UnitFinisher(store, units, opts.progress)
     try:
-        (executor or LocalExecutor()).run(jobs, finisher.on_batch)
+        with closing(claimed_rounds(store, units, runner.units_per_round)) as rounds:
+            for claimed in rounds:
+                jobs = [job for job in map(finisher.start, claimed) if job is not None]
+                runner.run([shard for job in jobs for shard in shard_jobs(job, shard_size)], finisher.on_batch)
     finally:
         finisher.close()
     return [selection.select(store.read(selection.suite, selection.model)) for _, selection in plans]

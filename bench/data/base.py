@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,45 @@ import torch
 
 from bench.exceptions import MissingDataError
 from bench.registry import DATASETS
+
+
+class DamagedDataError(MissingDataError):
+    """A data file that is there but cannot be read (truncated, corrupt); the message names it and how to replace it."""
+
+
+# name: (bytes, sha256) of the reference archives (the offline data's README lists how they were built)
+KNOWN_ARCHIVES = {
+    "cifar10_test.npz": (28_252_659, "deed1e6f451526907a3528d0687dc225328d4a8018902a17d33867e6246afa93"),
+    "cifar10_train.npz": (141_358_631, "b3148f6665e2fba2bbc427a63c5e447af7f103a2697cae91f4e6406025754030"),
+    "oxford_pets3_128.npz": (24_109_742, "2fc94c7d4533b0b88d6ede591c10d7dde43772c260fdce4e4189e4f97e43bd70"),
+}
+# what np.load and zipfile raise on a truncated or corrupt archive (a header can even claim a huge array)
+_DAMAGED_NPZ = (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error)
+
+
+def read_npz(path: Path, keys: tuple[str, ...], how_to_get: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a numpy archive; a truncated or corrupt one is a one-line ``DamagedDataError``.
+
+    The message names the file, its size, the reference archive's size and sha256 (for the archives in
+    ``KNOWN_ARCHIVES``) and ``how_to_get`` a good copy.
+
+    Example:
+        >>> arrays = read_npz(Path("data/cifar10_test.npz"), ("x", "y"), "run `bench data download cifar10`")
+    """
+    try:
+        with np.load(path) as archive:
+            return {key: archive[key] for key in keys}
+    except _DAMAGED_NPZ as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise DamagedDataError(f"{path} is damaged ({reason}); {_size_note(path)}; {how_to_get}") from err
+
+
+def _size_note(path: Path) -> str:
+    size = path.stat().st_size
+    if path.name not in KNOWN_ARCHIVES:
+        return f"it has {size:,} bytes"
+    expected, sha256 = KNOWN_ARCHIVES[path.name]
+    return f"it has {size:,} bytes, the reference archive {expected:,} bytes with sha256 {sha256}"
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path | None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import ImageDataset, MissingDataError
+from bench.data.base import ImageDataset, MissingDataError, read_npz
 from bench.registry import DATASETS
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -18,9 +18,15 @@ HOW_TO_GET = (
 )
 
 
+REPLACE_DAMAGED = (
+    "copy a good {name} there, or delete it and run `bench data download cifar10 --data-root {root}` "
+    "(torchvision's format, read when no {name} is there)"
+)
+
+
 def _from_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path) as archive:
-        return archive["x"], archive["y"]
+    arrays = read_npz(path, ("x", "y"), REPLACE_DAMAGED.format(name=path.name, root=path.parent))
+    return arrays["x"], arrays["y"]
 
 
 def _from_torchvision(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:

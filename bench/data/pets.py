@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.base import ImageDataset, MissingDataError, check_files
+from bench.data.base import ImageDataset, MissingDataError, check_files, read_npz
 from bench.registry import DATASETS
 
 PETS3_FILE = "oxford_pets3_128.npz"
 PETS3_SPLITS = {"trainval": 0, "test": 1}
+PETS3_REPLACE = "copy a good one there (../shared/data/README.md says how it was built from Oxford-IIIT Pet)"
 
 
 def interleave_by_class(labels: np.ndarray) -> np.ndarray:
@@ -41,10 +42,10 @@ def pets3(split: str = "test", root: Path | None = None) -> ImageDataset:
     if root is None:
         raise MissingDataError(f"pets3 needs a data root holding {PETS3_FILE} (--data-root or RIBENCH_DATA)")
     check_files(root, [PETS3_FILE], "see ../shared/data/README.md for how it was built from Oxford-IIIT Pet")
-    with np.load(root / PETS3_FILE) as a:
-        keep = a["split"] == PETS3_SPLITS[split]
-        x, y, trimap, species = a["x"][keep], a["y"][keep], a["trimap"][keep], a["species"][keep]
-        breeds = [str(b) for b in a["breeds"]]
+    a = read_npz(root / PETS3_FILE, ("split", "x", "y", "trimap", "species", "breeds"), PETS3_REPLACE)
+    keep = a["split"] == PETS3_SPLITS[split]
+    x, y, trimap, species = a["x"][keep], a["y"][keep], a["trimap"][keep], a["species"][keep]
+    breeds = [str(b) for b in a["breeds"]]
     order = interleave_by_class(y)
     x, y, trimap, species = x[order], y[order], trimap[order], species[order]
     masks = (trimap == 1).astype(np.float32)

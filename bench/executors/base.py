@@ -91,9 +91,15 @@ def shard_jobs(job: ShardJob, shard_size: int | None) -> Iterable[ShardJob]:
 
 
 class Executor:
-    """Runs shard jobs and reports every finished batch to ``on_batch`` (in the driver process)."""
+    """Runs shard jobs and reports every finished batch to ``on_batch`` (in the driver process).
+
+    ``units_per_round``: how many units the driver claims before handing their jobs over (None: every free one).
+    A claimed unit is held until its round ends, so an executor that runs units one after another claims one at a
+    time, and concurrent runs into one results folder share the remaining units instead of waiting.
+    """
 
     name = ""
+    units_per_round: int | None = None
 
     def run(self, jobs: list[ShardJob], on_batch: BatchCallback) -> None:
         raise NotImplementedError

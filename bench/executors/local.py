@@ -7,6 +7,7 @@ from bench.executors.base import EXECUTORS, BatchCallback, Executor, ShardJob, r
 
 class LocalExecutor(Executor):
     name = "local"
+    units_per_round = 1  # batches run one after another: claim one unit at a time
 
     def run(self, jobs: list[ShardJob], on_batch: BatchCallback) -> None:
         for job in jobs:

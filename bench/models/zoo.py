@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 import yaml
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from bench.exceptions import ChecksumError
@@ -32,15 +33,33 @@ from bench.models.weights import is_split, read_parts, store_weights, verify_par
 from bench.paths import cache_root
 
 
+class DamagedWeightsError(ChecksumError):
+    """A weights file that is not valid safetensors (truncated, corrupt); the message names it."""
+
+
 def build_from_card(card: dict[str, Any]) -> Classifier:
     head_kwargs = dict(card.get("head_kwargs") or {})
     return build_classifier(card["arch"], card["num_classes"], card["head"], card["normalization"], **head_kwargs)
 
 
 def load_weights(model: torch.nn.Module, path: Path, expected_sha256: str | None) -> None:
+    """Load safetensors weights into ``model``, after checking their sha256 when one is given.
+
+    A file that is not valid safetensors (truncated, corrupt) is a one-line ``DamagedWeightsError``.
+
+    Example:
+        >>> load_weights(model, Path("model_zoo/standard_cnn/weights.safetensors"), card["sha256"])
+    """
     if expected_sha256 is not None:
         verify_file(path, expected_sha256)
-    model.load_state_dict(load_file(str(path)))
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        reason = " ".join(str(err).split())
+        raise DamagedWeightsError(
+            f"{path} is not a readable safetensors file ({reason}); re-download it or save the weights again"
+        ) from err
+    model.load_state_dict(state)
 
 
 def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
