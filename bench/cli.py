@@ -188,7 +188,7 @@ def run(
     device: str = typer.Option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N."),
     threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch default)."),
     out: str | None = typer.Option(
-        None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/ of the repository)."
+        None, envvar="RIBENCH_RESULTS", help="Results folder (default: ./results; inside the clone, its results/)."
     ),
     bf16: bool = typer.Option(
         False, "--bf16", help="bf16 autocast for attacks (recorded as precision=bf16 in every row)."
@@ -303,7 +303,9 @@ def _print_pivot(table) -> None:
 def results(
     suite: str | None = typer.Option(None, help="Only this suite."),
     model: str | None = typer.Option(None, help="Only this model."),
-    out: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default: results/)."),
+    out: str | None = typer.Option(
+        None, envvar="RIBENCH_RESULTS", help="Results folder (default: ./results; inside the clone, its results/)."
+    ),
 ) -> None:
     """Show a pivot of the tidy rows: one line per model x suite x plugin setting, one column per metric."""
     from bench.results import ResultsStore

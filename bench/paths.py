@@ -32,15 +32,25 @@ def path_list(value: str | None) -> list[Path]:
     return [Path(p).expanduser() for p in (value or "").split(os.pathsep) if p.strip()]
 
 
+def project_dir(name: str, cwd: Path | None = None) -> Path:
+    """``<name>/`` of the current directory; inside the clone (wherever in it), the clone's own ``<name>/``.
+
+    Example:
+        >>> project_dir("leaderboards", Path("/tmp/somewhere"))
+        PosixPath('/tmp/somewhere/leaderboards')
+    """
+    here = (cwd or Path.cwd()).resolve()
+    clone = clone_root()
+    if clone is not None and (here == clone or clone in here.parents):
+        return clone / name
+    return here / name
+
+
 def default_results_root(cwd: Path | None = None) -> Path:
-    """``results/`` of the current directory; inside the clone, the clone's own ``results/`` (wherever in it).
+    """Where results go without ``--out`` or ``RIBENCH_RESULTS``: ``project_dir("results")``.
 
     Example:
         >>> default_results_root(Path("/tmp/somewhere"))
         PosixPath('/tmp/somewhere/results')
     """
-    here = (cwd or Path.cwd()).resolve()
-    clone = clone_root()
-    if clone is not None and (here == clone or clone in here.parents):
-        return clone / "results"
-    return here / "results"
+    return project_dir("results", cwd)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.exceptions import ModelSuiteMismatch
+from bench.exceptions import ModelSuiteMismatch, UnknownNameError
 from bench.registry import DATASETS, MODELS
 from bench.suites import SuiteOutline, check_only, suite_outline
 
@@ -65,6 +65,21 @@ def check_fit(model: str, suite: SuiteOutline) -> None:
         )
 
 
+def _check_model_name(name: str) -> None:
+    """Unknown names fail with the closest names, and say where zoos are looked for when none was found."""
+    from bench.models.cards import zoo_folders
+
+    try:
+        MODELS.peek(name)
+    except UnknownNameError as err:
+        if zoo_folders():
+            raise
+        raise UnknownNameError(
+            f"{err}; no zoo found: pass --zoo DIR (e.g. a clone's model_zoo/), set RIBENCH_ZOO, "
+            "or `bench zoo fetch CARD_URL`"
+        ) from None
+
+
 def check_run(models: list[str], suites: list[str], only: tuple[str, ...]) -> list[SuiteOutline]:
     """Check a run's names, its ``--only`` plugins and that every model fits every suite; return the outlines.
 
@@ -81,7 +96,7 @@ def check_run(models: list[str], suites: list[str], only: tuple[str, ...]) -> li
         ['cifar10']
     """
     for name in models:
-        MODELS.peek(name)
+        _check_model_name(name)
     outlines = [suite_outline(name) for name in suites]
     for outline in outlines:
         check_only(outline.name, outline.plugins, only)

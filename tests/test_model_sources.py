@@ -144,3 +144,32 @@ def test_a_python_model_card_needs_only_what_is_true_of_it(tiny_model, tmp_path,
     assert "[ok] card schema" in result.output and "accepted" in result.output
     stored = read_card("tiny_py")
     assert "arch" not in stored and "head" not in stored and stored["factory"] == "model.py"
+
+
+def test_zoo_fetch_puts_a_card_and_its_weights_in_the_user_cache(tiny_model, tmp_path, monkeypatch):
+    import torch
+
+    from bench.models.zoo import load_model
+
+    monkeypatch.setenv("RIBENCH_CACHE", str(tmp_path / "cache"))
+    served = save_model(tiny_model, {**_card_for(tiny_model), "name": "tiny_fetched"}, tmp_path / "server")
+    card = yaml.safe_load((served / "card.yaml").read_text())
+    (served / "card.yaml").write_text(yaml.safe_dump({**card, "url": card["weights"]}))  # relative to the card's URL
+    result = runner.invoke(app, ["zoo", "fetch", (served / "card.yaml").as_uri()])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cache" / "zoo" / "tiny_fetched" / "card.yaml").exists()
+    (served / card["weights"]).unlink()  # the server is gone: the cache is enough
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(load_model("tiny_fetched")(x), tiny_model(x))
+
+
+def test_zoo_fetch_refuses_weights_that_do_not_match_the_card(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("RIBENCH_CACHE", str(tmp_path / "cache"))
+    served = save_model(tiny_model, {**_card_for(tiny_model), "name": "tiny_tampered"}, tmp_path / "server")
+    card = yaml.safe_load((served / "card.yaml").read_text())
+    card = {**card, "url": card["weights"], "sha256": "0" * 64}
+    (served / "card.yaml").write_text(yaml.safe_dump(card))
+    result = runner.invoke(app, ["zoo", "fetch", str(served / "card.yaml")])
+    assert result.exit_code == 2 and result.output.startswith("error: refusing") and "sha256" in result.output
+    assert not any((tmp_path / "cache" / "weights").iterdir())  # nothing half-downloaded is left

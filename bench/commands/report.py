@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from bench.provenance import REPO_ROOT
+from bench.paths import project_dir
 
-DEFAULT_OUT = REPO_ROOT / "leaderboards"
-RESULTS_HELP = "Results folder (default: results/ of the repository)."
+DEFAULT_OUT = project_dir("leaderboards")  # ./leaderboards; inside the clone, the clone's
+RESULTS_HELP = "Results folder (default: ./results; inside the clone, its results/)."
 ZOO_HELP = "Model zoo folder with <name>/card.yaml (default: model_zoo/)."
 
 

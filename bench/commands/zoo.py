@@ -74,14 +74,14 @@ def zoo_submit(
 
 
 @zoo_app.command("fetch")
-def zoo_fetch(name: str = typer.Argument(..., help="Zoo model whose card gives a URL.")) -> None:
-    """Download a model's weights from its card's URL into the cache (needs internet; sha256-checked)."""
-    from bench.models.zoo import read_card, verify_file, weights_path, zoo_root
+def zoo_fetch(
+    source: str = typer.Argument(..., help="A zoo model whose card gives a url, or the path or URL of a card.yaml."),
+) -> None:
+    """Put a model's card and its weights (the card's url, sha256-checked) in the user cache's zoo (needs internet
+    for http(s) urls); `bench run --model NAME` then finds it from any directory."""
+    from bench.models.cards import fetch
 
-    card = read_card(name)
-    path = weights_path(card, zoo_root() / name, download=True)
-    verify_file(path, card["sha256"])
-    typer.echo(f"{name}: {path}")
+    typer.echo(f"fetched: {fetch(source)}")
 
 
 def register(app: typer.Typer) -> None:

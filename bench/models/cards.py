@@ -18,13 +18,16 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.exceptions import ChecksumError
+from bench.exceptions import BadModelError, ChecksumError
 from bench.paths import cache_root, clone_root, path_list
 from bench.provenance import sha256_file
 from bench.registry import MODELS
@@ -151,6 +154,100 @@ def verify_file(path: Path, expected_sha256: str) -> None:
             f"refusing to load {path}: sha256 {actual[:12]}… does not match the card's {expected_sha256[:12]}…"
             " (re-download the file or re-run `bench zoo verify`)"
         )
+
+
+def weights_path(card: dict[str, Any], folder: Path, download: bool = False) -> Path:
+    """The weights beside the card, else the cached copy of the card's ``url`` (downloaded only when asked).
+
+    Args:
+        card: a model card.
+        folder: the card's folder.
+        download: fetch the card's ``url`` into the cache when the copy is missing (sha256-checked).
+
+    Returns:
+        The path of the weights file.
+
+    Example:
+        >>> weights_path(read_card("standard_cnn"), find_card("standard_cnn")).name
+        'weights.safetensors'
+    """
+    local = folder / card.get("weights", WEIGHTS_FILE)
+    if local.exists() or not card.get("url"):
+        return local
+    cached = cache_root() / "weights" / f"{card['name']}-{card['sha256'][:16]}.safetensors"
+    if not cached.exists():
+        if not download:
+            raise FileNotFoundError(
+                f"{card['name']}: weights not in {cached}; fetch {card['url']} there "
+                f"(or run `bench zoo fetch {card['name']}` with internet)"
+            )
+        download_file(card["url"], cached, card["sha256"])
+    return cached
+
+
+def download_file(url: str, dest: Path, sha256: str | None = None) -> Path:
+    """Download ``url`` (``https://``, ``file://``, ...) to ``dest`` atomically, refusing a sha256 mismatch.
+
+    Example:
+        >>> download_file("file:///tmp/w.safetensors", Path("/tmp/copy.safetensors"))
+        PosixPath('/tmp/copy.safetensors')
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as f:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                digest.update(chunk)
+                f.write(chunk)
+    except (OSError, ValueError) as err:
+        partial.unlink(missing_ok=True)
+        raise BadModelError(f"cannot download {url}: {' '.join(str(err).split())}") from None
+    if sha256 is not None and digest.hexdigest() != sha256:
+        partial.unlink(missing_ok=True)
+        raise ChecksumError(f"refusing {url}: sha256 {digest.hexdigest()[:12]}… is not the card's {sha256[:12]}…")
+    os.replace(partial, dest)
+    return dest
+
+
+def fetch(source: str) -> Path:
+    """Put a model's card in the user cache's zoo and its weights (from the card's ``url``) in the cache.
+
+    Args:
+        source: a zoo model name (its card names the ``url``), or the path or URL of a ``card.yaml``.
+
+    Returns:
+        The folder the model is now found in (``$RIBENCH_CACHE/zoo/<name>`` for a card from elsewhere).
+
+    Example:
+        >>> fetch("https://example.org/ribench/standard_cnn/card.yaml")  # then: load_model("standard_cnn")
+    """
+    card_url = source if "://" in source else Path(source).resolve().as_uri() if Path(source).is_file() else None
+    if card_url is None:
+        folder, card = find_card(source), read_card(source)
+    else:
+        card = yaml.load(_read_url(card_url), Loader=_Loader) or {}
+        problems = validate_card(card) + ([] if card.get("url") else ["no 'url' of its weights"])
+        if problems:
+            raise BadModelError(f"{source}: not a card to fetch ({'; '.join(problems)})")
+        card["url"] = urllib.parse.urljoin(card_url, card["url"])  # a url relative to the card's
+        folder = cache_zoo() / card["name"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+    if card.get("factory") or isinstance(card.get("weights"), list):
+        raise BadModelError(f"{card['name']}: fetch takes cards with one weights file and its url")
+    weights = weights_path(card, folder, download=True)
+    verify_file(weights, card["sha256"])
+    register_zoo()
+    return folder
+
+
+def _read_url(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read().decode()
+    except (OSError, ValueError) as err:
+        raise BadModelError(f"cannot read {url}: {' '.join(str(err).split())}") from None
 
 
 def register_zoo() -> None:

@@ -25,12 +25,12 @@ from bench.models.cards import (  # noqa: F401  (re-exported: the zoo's public n
     register_zoo,
     validate_card,
     verify_file,
+    weights_path,
     zoo_root,
 )
 from bench.models.classifier import Classifier, build_classifier
 from bench.models.factory import load_factory_file
 from bench.models.weights import is_split, read_parts, store_weights, verify_parts
-from bench.paths import cache_root
 
 
 class DamagedWeightsError(ChecksumError):
@@ -86,23 +86,6 @@ def load_model(name: str, device: str = "cpu") -> torch.nn.Module:
     else:
         load_weights(model, weights_path(card, folder), card["sha256"])
     return model.eval().to(device)
-
-
-def weights_path(card: dict[str, Any], folder: Path, download: bool = False) -> Path:
-    """The committed weights, else the cached copy of the card's URL (downloaded only when asked)."""
-    local = folder / card.get("weights", WEIGHTS_FILE)
-    if local.exists() or not card.get("url"):
-        return local
-    cached = cache_root() / "weights" / f"{card['name']}-{card['sha256'][:16]}.safetensors"
-    if not cached.exists():
-        if not download:
-            raise FileNotFoundError(
-                f"{card['name']}: weights not in {cached}; fetch {card['url']} there "
-                f"(or run `bench zoo fetch {card['name']}` with internet)"
-            )
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(card["url"], str(cached), hash_prefix=card["sha256"][:16])
-    return cached
 
 
 def verify_model(name: str) -> tuple[bool, str]:
