@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Evaluate the zoo on the leaderboard suites (issues #13 item 8, #14 item 5, #16): every command that fills
+# results/ for the committed leaderboards, in order of cost. Resumable: rerun it and finished units are skipped.
+#
+#   RIBENCH_DATA=../shared/data scripts/evaluate_zoo.sh [phase ...]
+#
+# Phases (default: adv cascade): adv = cifar10-adv per attack (clean, FGSM, PGD-20/50 best-iterate, Square-5000) on
+# N_ADV images; cascade = cifar10-adv-cascade (per-image worst case) on N_CASCADE images; autoattack = cifar10-autoattack
+# on N_AA images for the models named in AA_MODELS; diagnostics = cifar10-diagnostics for DIAG_MODELS; interp =
+# cifar10-interp for every CIFAR-10 model and pets3-interp on all 298 test images for the pets3 models.
+# Costs on a 2-core AMD EPYC (fp32): undefended small CNNs take a minute or two per suite phase (best-iterate PGD and
+# Square stop at the first fooling point); a robust model's Square-5000 costs ~30 min per 200 images.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BENCH=${BENCH:-.venv/bin/bench}
+OUT=${OUT:-results}
+N_ADV=${N_ADV:-200}
+N_CASCADE=${N_CASCADE:-1000}
+N_AA=${N_AA:-500}
+CIFAR_MODELS=${CIFAR_MODELS:-$(ls model_zoo | grep -v pets3 | tr '\n' ' ')}
+PETS_MODELS=${PETS_MODELS:-standard_cnn_pets3 topgap_cnn_pets3}
+AA_MODELS=${AA_MODELS:-pgdat_cnn fgsmat_cnn}
+DIAG_MODELS=${DIAG_MODELS:-standard_prn18 topgap_prn18 pgdat_cnn fgsmat_cnn standard_cnn topgap_cnn}
+run() { echo "+ bench run $*"; nice -n 2 "$BENCH" run --out "$OUT" "$@"; }
+for phase in "${@:-adv cascade}"; do
+  for p in $phase; do
+    case $p in
+      adv) for m in $CIFAR_MODELS; do run --model "$m" --suite cifar10-adv --limit "$N_ADV"; done ;;
+      cascade) for m in $CIFAR_MODELS; do run --model "$m" --suite cifar10-adv-cascade --limit "$N_CASCADE"; done ;;
+      autoattack) for m in $AA_MODELS; do run --model "$m" --suite cifar10-autoattack --limit "$N_AA"; done ;;
+      diagnostics) for m in $DIAG_MODELS; do run --model "$m" --suite cifar10-diagnostics; done ;;
+      interp)
+        for m in $CIFAR_MODELS; do run --model "$m" --suite cifar10-interp; done
+        for m in $PETS_MODELS; do run --model "$m" --suite pets3-interp; done ;;
+      *) echo "error: unknown phase '$p' (adv, cascade, autoattack, diagnostics, interp)" >&2; exit 2 ;;
+    esac
+  done
+done
