@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,9 +17,18 @@ __all__ = ["REPO_ROOT", "git_commit", "machine", "provenance", "sha256_file", "u
 
 @functools.cache
 def git_commit() -> str:
-    """The commit of the working tree ("+dirty" when it has uncommitted changes), or "unknown" (installed package)."""
+    """The commit of the working tree ("+dirty" when it has uncommitted changes), or "unknown" (installed package).
+
+    A copy of the tree without its ``.git`` (the one a GPU machine receives) reports ``RIBENCH_GIT_COMMIT``, which
+    scripts/gpu_wheels.sh records from the clone before the copy is sent.
+
+    Example:
+        >>> len(git_commit()) >= 7
+        True
+    """
+    fallback = os.environ.get("RIBENCH_GIT_COMMIT", "unknown")
     if clone_root() is None:  # site-packages may sit inside someone else's repository
-        return "unknown"
+        return fallback
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
@@ -32,7 +42,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return fallback
 
 
 def provenance(device: str) -> dict[str, str | int]:

@@ -180,3 +180,14 @@ def test_device_cuda_without_cuda_is_one_line_and_exit_2(tiny_cifar_root):
     )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["error: --device cuda: torch sees no CUDA device here"]
+
+
+def test_a_tree_without_git_reports_the_commit_it_was_copied_from(tmp_path, monkeypatch):
+    import bench.provenance as provenance
+
+    monkeypatch.setattr(provenance, "REPO_ROOT", tmp_path)  # no .git here, as on a GPU machine's copy
+    monkeypatch.setattr(provenance, "clone_root", lambda: tmp_path)
+    monkeypatch.delenv("RIBENCH_GIT_COMMIT", raising=False)
+    assert provenance.git_commit.__wrapped__() == "unknown"
+    monkeypatch.setenv("RIBENCH_GIT_COMMIT", "0123abc+dirty")
+    assert provenance.git_commit.__wrapped__() == "0123abc+dirty"
