@@ -236,14 +236,13 @@ def suite_attacks(suite: str, suite_rows: pd.DataFrame) -> list[SuiteAttack]:
     """The attacks of a suite from its suite file; without one, every attack setting that has rows in it."""
     from bench.suites import load_suite
 
-    try:
-        specs = [(spec.plugin, dict(spec.params)) for spec in load_suite(suite).plugins]
+    try:  # the suite's plugins as a run would build them today (today's defaults for what the file leaves out)
+        specs = [(spec.plugin, dict(spec.params), spec.build()) for spec in load_suite(suite).plugins]
     except Exception:  # a suite file that is gone or no longer loads: fall back to what was run
         settings = sorted(set(zip(suite_rows["plugin"], suite_rows["params"], strict=True)))
-        specs = [(p, json.loads(q)) for p, q in settings]
+        specs = [(p, json.loads(q), plugin_for(p, q)) for p, q in settings]
     attacks = []
-    for name, params in specs:
-        plugin = plugin_for(name, json.dumps(params, sort_keys=True, default=str))
+    for name, params, plugin in specs:
         if plugin is not None and plugin.threat_model() is not None:
             attacks.append(SuiteAttack(plugin.describe(), name, tuple(sorted(params.items()))))
     return attacks

@@ -14,7 +14,8 @@ from bench.interp.erf import joint_std_erf, joint_z_erf
 from bench.intervals import recompute, unit_intervals
 from bench.plugins.clean import Clean
 from bench.plugins.erf_distance import ERFDistance
-from bench.results import ResultsStore
+from bench.report.common import setting_label
+from bench.results import ResultsStore, canonical_json
 from bench.stats import (
     MismatchError,
     bootstrap,
@@ -188,7 +189,8 @@ def test_compare_reports_paired_differences_with_a_test(synthetic):
     results, zoo = synthetic
     comparison = compare("topgap_cnn_k16", "standard_cnn", ADV, results=results, zoo=zoo)
     labels = [label for label, _ in comparison.differences]
-    assert labels[0].startswith("per-image worst case") and "PGD-50 ε=8/255" in labels
+    assert labels[0].startswith("per-image worst case")
+    assert setting_label("pgd", canonical_json({**PGD, "steps": 50})) in labels
     worst = comparison.differences[0][1]
     assert worst.diff == pytest.approx(0.11) and worst.test == "exact McNemar"
     assert worst.p_value == pytest.approx(binomtest(22, 22, 0.5).pvalue)  # 22 images only topgap survives

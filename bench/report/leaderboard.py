@@ -287,7 +287,8 @@ def _metric_headline(setting: Setting, metric: str, info: MetricInfo) -> Headlin
         f"Ranked by {info.label} ({setting.label}; metric {metric}) {info.arrow}: {better} is better. Entries without "
         "it come last. Ranks whose 95% intervals overlap are ties, shown as a rank range (e.g. 4–12)."
     )
-    return Headline(f"{info.label} — {setting.label}", info, setting, metric, rule)
+    shown = info.label if setting.label == setting.plugin else f"{info.label} — {setting.label}"
+    return Headline(shown, info, setting, metric, rule)
 
 
 def _suite_order(suite: str, settings: list[Setting]) -> list[Setting]:
@@ -363,9 +364,10 @@ def _columns(headline: Headline | None, metric_columns: list, short: dict) -> li
         columns.append(Column("attacks", "Attacks counted", False))
     columns += [Column("n", "n"), Column("flags", "Gradient-masking flags", False)]
     previous = None
+    labels = [(s, s.info(m).label) for s, m in metric_columns]
     for i, (setting, metric) in enumerate(metric_columns):
         info = setting.info(metric)
-        label = info.label if info.label != metric else metric
+        label = info.label if labels.count((setting, info.label)) == 1 else f"{info.label} [{metric}]"
         header = f"{short[setting]} · {label}{_unit_suffix(info)}"
         numeric = Column(f"metric:{i}", header, interval=True, group_start=setting.plugin != previous)
         columns.append(numeric)
