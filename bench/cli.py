@@ -15,6 +15,7 @@ from bench.commands import report as report_commands
 from bench.commands import zoo as zoo_commands
 from bench.devices import resolve_device
 from bench.exceptions import RIBenchError, UsageError
+from bench.summary import FORMATS
 
 # Bad input: one line and exit code 2. FileNotFoundError / FileExistsError come from paths the user named.
 USER_ERRORS = (RIBenchError, FileNotFoundError, FileExistsError)
@@ -205,6 +206,10 @@ def run(
     only: str = typer.Option(
         "", help="Run only these plugins of the suite(s), comma-separated; a later full run adds the rest."
     ),
+    gpus_per_shard: float = typer.Option(
+        1.0, min=0.0, help="Ray with --device cuda: GPUs each shard asks for (0.25: four shards share one GPU)."
+    ),
+    fmt: str = typer.Option("table", "--format", help="Final summary: table, md, csv or json."),
 ) -> None:
     """Evaluate MODEL on SUITE and append tidy rows to results/<suite>/<model>.parquet (resumable).
 
@@ -212,6 +217,8 @@ def run(
     plugin) unit is split into shards of examples and run by the executor; a re-run only does what is missing.
     """
     only_names = _split(only)
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be >= 1 (got {limit}); omit it to use the suite's n")
     from bench.models.cards import add_zoo_roots
@@ -243,12 +250,15 @@ def run(
         only=only_names,
     )
     runner = EXECUTORS.entry(executor)
-    pool = runner.factory(address=address) if executor == "ray" else runner.factory()
+    if executor == "ray":
+        pool = runner.factory(address=address, gpus_per_task=gpus_per_shard if device.startswith("cuda") else 0.0)
+    else:
+        pool = runner.factory()
     try:
-        for table in run_grid(models, suites, opts, pool, shard_size):
-            _print_pivot(table)
+        tables = run_grid(models, suites, opts, pool, shard_size)
     finally:
         pool.close()
+    _print_summary(tables, fmt)
 
 
 def _split(names: str) -> tuple[str, ...]:
@@ -288,6 +298,15 @@ def _read_grid(path: str) -> dict[str, list[str]]:
     if unknown or not all(isinstance(spec.get(k, []), list) for k in ("models", "suites")):
         raise UsageError(f"{path}: a grid file has only 'models:' and 'suites:' lists (found {sorted(spec)})")
     return {"models": [str(m) for m in spec.get("models", [])], "suites": [str(s) for s in spec.get("suites", [])]}
+
+
+def _print_summary(tables: list, fmt: str) -> None:
+    import pandas as pd
+
+    from bench.summary import render, summarize_rows
+
+    rows = [t for t in tables if not t.empty]
+    typer.echo(render(summarize_rows(pd.concat(rows, ignore_index=True)) if rows else pd.DataFrame(), fmt))
 
 
 def _print_pivot(table) -> None:

@@ -174,42 +174,55 @@ def _selected(suite: Suite, only: tuple[str, ...]) -> list:
     return [spec for spec in suite.plugins if not only or spec.plugin in only]
 
 
+def unit_label(unit: Unit) -> str:
+    """How a person names a unit: 'standard_cnn · PGD-20 ε=8/255'."""
+    return f"{unit.key.model} · {unit.job.plugin.describe()}"
+
+
 class UnitFinisher:
     """Computes the units this process claimed: saves each finished batch as a part file; once a unit has all its
-    parts, writes its per-example file and rows."""
+    parts, writes its per-example file and rows. Each unit being computed has its own progress bar (and ETA)."""
 
     def __init__(self, store: ResultsStore, units: list[Unit], progress: bool) -> None:
         self.store = store
         self.units = {u.key.unit: u for u in units}
         self.missing: dict[str, set[int]] = {}
-        self.bar = tqdm(total=sum(u.job.n_examples for u in units), unit="img", disable=not progress, file=sys.stderr)
+        self.progress = progress
+        self.bars: dict[str, tqdm] = {}
 
     def start(self, unit: Unit) -> ShardJob | None:
         """The batches of a claimed unit still to compute; None when there are none (finished here or elsewhere)."""
         key = unit.key
         if self.store.has_unit(key):  # another run finished it after this one planned
-            self.bar.update(unit.job.n_examples)
             return None
         examples = self.store.read_unit_examples(key)
         if examples is not None:  # its rows were lost (table moved aside): rebuild them, don't recompute
-            self.bar.update(unit.job.n_examples)
             self.write_rows(unit, examples, examples.attrs.get(COMPUTE_SECONDS, float("nan")))
             return None
         missing = {s for s in unit.job.starts if not self.store.part_path(key, s).exists()}  # a killed run's parts
         self.missing[key.unit] = missing
-        self.bar.update(unit.job.n_examples - unit.job.examples_in(missing))
         if not missing:
             self.finish(unit)
             return None
+        done = unit.job.n_examples - unit.job.examples_in(missing)
+        self.bars[key.unit] = tqdm(
+            total=unit.job.n_examples,
+            initial=done,  # a resumed unit's ETA counts only what this run computes
+            desc=unit_label(unit),
+            unit="img",
+            disable=not self.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         return replace(unit.job, starts=tuple(sorted(missing)))
 
     def on_batch(self, job: ShardJob, start: int, part: pd.DataFrame) -> None:
         unit = self.units[job.unit]
         atomic_write_parquet(part, self.store.part_path(unit.key, start))
-        self.bar.set_description(f"{unit.key.model} {unit.key.plugin} {unit.key.params_hash[:6]}")
-        self.bar.update(len(part))
+        self.bars[job.unit].update(len(part))
         self.missing[job.unit].discard(start)
         if not self.missing[job.unit]:
+            self.bars.pop(job.unit).close()
             self.finish(unit)
 
     def finish(self, unit: Unit) -> None:
@@ -237,7 +250,8 @@ class UnitFinisher:
         self.store.finish_unit(unit.key, examples, with_intervals(rows, unit.job.plugin, examples, unit.key.seed))
 
     def close(self) -> None:
-        self.bar.close()
+        for bar in self.bars.values():
+            bar.close()
 
 
 def claimed_rounds(store: ResultsStore, units: list[Unit], per_round: int | None) -> Iterator[list[Unit]]:

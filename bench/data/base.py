@@ -77,7 +77,8 @@ class Batch:
     group: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        """The batch with its tensors on ``device`` (``index`` stays on the CPU: it indexes the dataset)."""
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(move(self.x), move(self.y), self.index, move(self.mask), move(self.group))
 
 

@@ -53,11 +53,15 @@ BatchCallback = Callable[[ShardJob, int, pd.DataFrame], None]
 
 
 def run_batches(job: ShardJob) -> Iterator[tuple[int, pd.DataFrame]]:
-    """Run the job's batches; yield (start, per-example frame with the batch's compute seconds)."""
+    """Run the job's batches; yield (start, per-example frame with the batch's compute seconds).
+
+    Each batch is moved to the run's device here, once: plugins get ``x``, ``y``, ``mask`` and ``group`` on
+    ``ctx.device`` (``index`` stays on the CPU) and never move a batch themselves.
+    """
     for start in job.starts:
         began = time.perf_counter()
         torch.manual_seed(job.ctx.seed * 1_000_003 + start)  # plugins seed per example; this pins anything global
-        batch = job.data.batch(torch.arange(start, min(start + job.batch_size, job.n)))
+        batch = job.data.batch(torch.arange(start, min(start + job.batch_size, job.n))).to(job.ctx.device)
         columns = job.plugin.run_batch(job.model, batch, job.ctx)
         part = pd.DataFrame({"index": batch.index.numpy(), **columns})
         part[BATCH_SECONDS] = time.perf_counter() - began

@@ -26,11 +26,11 @@ def require_masks(plugin: str, ctx: Context) -> None:
 def explained_class(model: torch.nn.Module, batch: Batch, which: str, ctx: Context) -> torch.Tensor:
     """The class whose map is explained: the ground truth ('label', the paper's choice) or the prediction."""
     if which == "label":
-        return batch.y.to(ctx.device)
+        return batch.y
     if which == "pred":
         from bench.plugins.base import predict
 
-        return predict(model, batch.x.to(ctx.device), ctx)
+        return predict(model, batch.x, ctx)
     raise ValueError(f"target must be one of {', '.join(TARGETS)}, not '{which}'")
 
 

@@ -70,16 +70,16 @@ class BackgroundSwap(Plugin):
             partner_index(int(i), int(y), labels, variant, data.num_classes, ctx.seed)
             for i, y in zip(batch.index, batch.y, strict=True)
         ]
-        partner = data.batch(torch.tensor(pick))
+        partner = data.batch(torch.tensor(pick)).to(x.device)
         return swapped(x, batch.mask, partner.x)
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         if batch.mask is None:
             raise ValueError(f"background_swap needs object masks; '{ctx.dataset.name}' has none")
-        out: dict[str, np.ndarray] = {"label": batch.y.numpy()}
+        out: dict[str, np.ndarray] = {"label": batch.y.cpu().numpy()}
         for variant in VARIANTS:
-            pred = predict(model, self._variant_images(variant, batch, ctx).to(ctx.device), ctx).cpu()
-            out[f"correct_{variant}"] = (pred == batch.y).numpy()
+            pred = predict(model, self._variant_images(variant, batch, ctx), ctx)
+            out[f"correct_{variant}"] = (pred == batch.y).cpu().numpy()
         return out
 
     def summarize(self, examples: pd.DataFrame, ctx: Context) -> list[tuple[str, float]]:

@@ -32,13 +32,13 @@ class CAM(Plugin):
     map_size: int = 32
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
-        x = batch.x.to(ctx.device)
+        x = batch.x
         target = explained_class(model, batch, self.target, ctx)
         cams = compute_cams(model, x, target, self.method)
         width = cams.shape[-1]
         peak = cams.flatten(1).argmax(1)
         columns: dict[str, np.ndarray] = {
-            "label": batch.y.numpy(),
+            "label": batch.y.cpu().numpy(),
             "explained": target.cpu().numpy(),
             "native": np.full(len(x), resolve_method(model, self.method) == "native"),
             "l1": cams.flatten(1).mean(1).numpy(),
@@ -47,7 +47,7 @@ class CAM(Plugin):
             "peak_col": (peak % width).numpy(),
         }
         if batch.mask is not None:
-            mask = (batch.mask >= 0.5).float()
+            mask = (batch.mask.cpu() >= 0.5).float()
             peak_on_object = mask.flatten(1).gather(1, peak[:, None])[:, 0]
             mass = (cams * mask).flatten(1).sum(1) / cams.flatten(1).sum(1).clamp_min(1e-12)
             columns["peak_on_object"] = peak_on_object.numpy()

@@ -53,10 +53,10 @@ class CAMIoU(Plugin):
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         require_masks(self.name, ctx)
         target = explained_class(model, batch, self.target, ctx)
-        cams = compute_cams(model, batch.x.to(ctx.device), target, self.method)
+        cams = compute_cams(model, batch.x, target, self.method)
         pos, neg = cam_histograms(cams, batch.mask.cpu())
         return {
-            "label": batch.y.numpy(),
+            "label": batch.y.cpu().numpy(),
             "native": np.full(len(cams), resolve_method(model, self.method) == "native"),
             "object_pixels": pos.sum(1),
             "pos_hist": list(pos),

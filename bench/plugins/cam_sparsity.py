@@ -29,9 +29,13 @@ class CAMSparsity(Plugin):
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         target = explained_class(model, batch, self.target, ctx)
-        cams = compute_cams(model, batch.x.to(ctx.device), target, self.method)
+        cams = compute_cams(model, batch.x, target, self.method)
         native = resolve_method(model, self.method) == "native"
-        return {"label": batch.y.numpy(), "l1": cams.flatten(1).mean(1).numpy(), "native": np.full(len(cams), native)}
+        return {
+            "label": batch.y.cpu().numpy(),
+            "l1": cams.flatten(1).mean(1).numpy(),
+            "native": np.full(len(cams), native),
+        }
 
     def summarize(self, examples: pd.DataFrame, ctx: Context) -> list[tuple[str, float]]:
         return [

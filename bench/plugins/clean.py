@@ -25,7 +25,7 @@ class Clean(Plugin):
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         pred = predict(model, batch.x, ctx)
-        return {"label": batch.y.numpy(), "pred": pred.cpu().numpy(), "correct": (pred.cpu() == batch.y).numpy()}
+        return {"label": batch.y.cpu().numpy(), "pred": pred.cpu().numpy(), "correct": (pred == batch.y).cpu().numpy()}
 
     def summarize(self, examples, ctx):
         return [("accuracy", accuracy(examples["correct"]))]

@@ -103,13 +103,13 @@ class Corruption(Plugin):
         return self._cells[key].read(index, labels, ctx.dataset)
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
-        y = batch.y.numpy()
+        y = batch.y.cpu().numpy()
         index = batch.index.numpy()
         images = to_uint8_nhwc(batch.x)
         digests = image_digests(images) if self.source == "generate" else None
         columns: dict[str, np.ndarray] = {
             "label": y,
-            "clean_correct": (predict(model, batch.x.to(ctx.device), ctx).cpu().numpy() == y),
+            "clean_correct": (predict(model, batch.x, ctx).cpu().numpy() == y),
         }
         for corruption, severity in self.cells():
             if self.source == "generate":

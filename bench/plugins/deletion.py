@@ -146,7 +146,7 @@ class Deletion(Plugin):
         return [o.float() for o in out]
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
-        x, y = batch.x.to(ctx.device), batch.y.to(ctx.device)
+        x, y = batch.x, batch.y
         model.eval()
         if self.space == "feature":
             with torch.no_grad():

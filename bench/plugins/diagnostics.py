@@ -167,7 +167,7 @@ class Diagnostics(Plugin):
         return predict(model, x_adv, ctx) == y
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
-        x, y, index = batch.x.to(ctx.device), batch.y.to(ctx.device), batch.index
+        x, y, index = batch.x, batch.y, batch.index
         correct = predict(model, x, ctx) == y
         cols: dict[str, torch.Tensor] = {"label": y, "clean_correct": correct}
         with frozen(model):

@@ -82,10 +82,10 @@ class ERFDistance(Plugin):
         if last_map is None:
             raise TypeError("erf_distance needs a model with last_map(x) -> (B, K, h, w) (bench Classifier)")
         with frozen(model):
-            maps = erf_gradient_maps(last_map, batch.x.to(ctx.device))
+            maps = erf_gradient_maps(last_map, batch.x)
         center, corner = maps["center"].cpu().numpy(), maps["corner"].cpu().numpy()
         return {
-            "label": batch.y.numpy(),
+            "label": batch.y.cpu().numpy(),
             "raw_center": center.mean((1, 2)),
             "raw_corner": corner.mean((1, 2)),
             "center_map": list(center.reshape(len(center), -1).astype(np.float32)),

@@ -37,12 +37,12 @@ class GroupAccuracy(Plugin):
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         if batch.group is None:
             raise ValueError(f"group_accuracy needs a dataset with group ids; '{ctx.dataset.name}' has none")
-        pred = predict(model, batch.x.to(ctx.device), ctx).cpu()
+        pred, y = predict(model, batch.x, ctx).cpu(), batch.y.cpu()
         return {
-            "label": batch.y.numpy(),
+            "label": y.numpy(),
             "pred": pred.numpy(),
-            "correct": (pred == batch.y).numpy(),
-            "group": batch.group.numpy(),
+            "correct": (pred == y).numpy(),
+            "group": batch.group.cpu().numpy(),
         }
 
     def summarize(self, examples: pd.DataFrame, ctx: Context) -> list[tuple[str, float]]:

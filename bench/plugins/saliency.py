@@ -136,7 +136,7 @@ class Saliency(Plugin):
             raise ValueError(f"saliency target must be label or pred, not '{self.target}'")
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
-        x, y = batch.x.to(ctx.device), batch.y.to(ctx.device)
+        x, y = batch.x, batch.y
         with frozen(model):
             with torch.no_grad(), ctx.autocast():
                 pred = model(x).argmax(1)
