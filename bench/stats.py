@@ -141,7 +141,9 @@ def wilson(successes: int, n: int, level: float = LEVEL) -> Interval:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), WILSON)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact at the ends (no rounding above 0 or below 1)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return Interval(low, high, WILSON)
 
 
 def resample_index(n: int, seed: int = SEED, n_boot: int = N_BOOT) -> np.ndarray:

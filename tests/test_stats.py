@@ -122,6 +122,16 @@ def test_unit_intervals_at_write_time():
     assert (accuracy.low, accuracy.high) == pytest.approx((wilson(9, 10).low, wilson(9, 10).high))
 
 
+def test_a_run_writes_its_rows_with_intervals(tiny_model, tmp_path):
+    from bench.runner import RunOptions, run_suite
+
+    rows = run_suite("tiny_cnn", "cifar10-adv-quick", RunOptions(limit=12, out=str(tmp_path), progress=False))
+    robust = rows[rows["metric"] == "robust_accuracy"]
+    assert set(robust["ci_method"]) == {"wilson"} and (robust["ci_low"] <= robust["value"]).all()
+    assert (robust["value"] <= robust["ci_high"]).all()
+    assert set(rows.loc[rows["metric"] == "n_attacked", "ci_method"]) == {"none: a count, not an estimate"}
+
+
 # ----------------------------------------------------------------------------------------- ERF
 
 
