@@ -369,6 +369,8 @@ class Comparison:
         out = [f"{self.model_a} (A) vs {self.model_b} (B) on {self.suite}: A − B on the same images, 95% intervals"]
         for label, d in self.differences:
             p = f"p = {d.p_value:.3g}" if not math.isnan(d.p_value) else "p = –"
+            if d.test == "paired bootstrap" and d.p_value == 0:  # no resample crossed zero
+                p = f"p < {2 / N_BOOT:.0e}"
             out.append(
                 f"{label} · {d.metric}: A {d.a:.4f}, B {d.b:.4f}, A − B = {d.diff:+.4f} "
                 f"[{d.interval.low:+.4f}, {d.interval.high:+.4f}] ({d.interval.method}); {d.test} {p}; "
