@@ -1,4 +1,4 @@
-"""``bench.stats.compare``: two models' paired differences in a suite, from their stored per-example outcomes.
+"""``bench.pairing.compare`` (``bench compare``): two models' paired differences in a suite, from stored outcomes.
 
 Units of the two models are paired when everything that determines their numbers but the model agrees: plugin,
 parameters, dataset, split, precision and seed; paired units must hold the same images (dataset indices). Anything
@@ -96,7 +96,7 @@ def _metrics(instance, values: dict, metric: str | None) -> list[str]:
     return [headline] if headline else []
 
 
-def compare_models(
+def compare(
     model_a: str,
     model_b: str,
     suite: str,
@@ -105,7 +105,16 @@ def compare_models(
     results: str | os.PathLike | None = None,
     zoo: str | os.PathLike | None = None,
 ) -> Comparison:
-    """See ``bench.stats.compare``."""
+    """Paired differences A − B of two models in a suite, on the images both were measured on.
+
+    By default each plugin setting's headline metric is compared, and for suites with attacks the per-image
+    worst-case robust accuracy first; ``metric`` picks one metric (or "all"). Raises ``MismatchError`` (one
+    line) when the two models were measured on different images or with different parameters.
+
+    Example:
+        >>> c = compare("pgdat_cnn", "fgsmat_cnn", "cifar10-adv")  # doctest: +SKIP
+        >>> print("\\n".join(c.lines()))  # doctest: +SKIP
+    """
     from bench.report.common import current_rows, read_cards
     from bench.results import ResultsStore, results_root
 

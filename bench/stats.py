@@ -18,12 +18,13 @@ differences; it refuses, with one line naming the mismatch, models measured on d
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from bench.exceptions import RIBenchError
 
 LEVEL = 0.95
 N_BOOT = 2000
@@ -33,7 +34,7 @@ BOOTSTRAP = "bootstrap"
 NO_EXAMPLES = "none: no per-example outcomes"
 
 
-class MismatchError(ValueError):
+class MismatchError(RIBenchError, ValueError):
     """Two measurements cannot be paired: different images, parameters, precision or seed."""
 
 
@@ -377,27 +378,3 @@ class Comparison:
                 f"n = {d.n}; {d.detail}"
             )
         return out + [f"note: {n}" for n in self.notes]
-
-
-def compare(
-    model_a: str,
-    model_b: str,
-    suite: str,
-    plugin: str | None = None,
-    metric: str | None = None,
-    results: str | os.PathLike | None = None,
-    zoo: str | os.PathLike | None = None,
-) -> Comparison:
-    """Paired differences A − B of two models in a suite, on the images both were measured on.
-
-    By default each plugin setting's headline metric is compared, and for suites with attacks the per-image
-    worst-case robust accuracy first; ``metric`` picks one metric (or "all"). Raises ``MismatchError`` (one
-    line) when the two models were measured on different images or with different parameters.
-
-    Example:
-        >>> c = compare("pgdat_cnn", "fgsmat_cnn", "cifar10-adv")  # doctest: +SKIP
-        >>> print("\\n".join(c.lines()))  # doctest: +SKIP
-    """
-    from bench.pairing import compare_models
-
-    return compare_models(model_a, model_b, suite, plugin, metric, results, zoo)

@@ -73,15 +73,11 @@ def test_the_runner_moves_each_batch_to_the_device_before_the_plugin_sees_it():
 
 def test_plugins_never_move_batches_themselves():
     root = Path(devices.__file__).parent
-    waiting_for_issue_16 = {
-        "plugins/attack_base.py",
-        "plugins/masked_attack.py",
-    }  # the attack plugins' owner drops these
     offenders = []
     for path in [*root.glob("plugins/*.py"), *root.glob("interp/*.py")]:
         name = str(path.relative_to(root))
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if re.search(r"batch\.(x|y|mask|group)\.to\(", line) and name not in waiting_for_issue_16:
+            if re.search(r"batch\.(x|y|mask|group)\.to\(", line):
                 offenders.append(f"{name}:{number}: {line.strip()}")
     assert not offenders
 

@@ -27,7 +27,7 @@ from tests.conftest import needs_shared_data, shared_data_root
 EPS = 8 / 255
 N = 200
 FGSM = {"eps": EPS, "norm": "Linf"}
-PGD = {"eps": EPS, "alpha": 2 / 255, "restarts": 1, "random_start": True, "norm": "Linf"}
+PGD = {"eps": EPS, "alpha": 2 / 255, "restarts": 1, "random_start": True, "norm": "Linf", "mode": "best"}
 SQUARE = {"eps": EPS, "n_queries": 5000, "p_init": 0.8, "norm": "Linf"}
 ADV = "cifar10-adv"
 DIAGNOSTICS = {"eps": EPS, "steps": "10,20,50,100", "sweep_steps": 20, "restarts": 5}
@@ -210,8 +210,13 @@ def csv_records(board) -> list[dict[str, str]]:
 
 
 def test_setting_labels_name_the_attack_and_its_budget():
-    assert setting_label("pgd", canonical_json({**PGD, "steps": 20})) == "PGD-20 ε=8/255"
-    assert setting_label("pgd", canonical_json({**PGD, "steps": 50, "restarts": 10})) == "PGD-50×10 ε=8/255"
+    assert setting_label("pgd", canonical_json({**PGD, "steps": 20})) == "PGD-20 best-iterate ε=8/255"
+    assert (
+        setting_label("pgd", canonical_json({**PGD, "steps": 50, "restarts": 10})) == "PGD-50×10 best-iterate ε=8/255"
+    )
+    # rows written before `mode` existed were final-iterate PGD, and say so
+    legacy = {k: v for k, v in PGD.items() if k != "mode"}
+    assert setting_label("pgd", canonical_json({**legacy, "steps": 20})) == "PGD-20 final-iterate ε=8/255"
     assert setting_label("square", canonical_json(SQUARE)) == "Square-5000 ε=8/255"
     assert setting_label("fgsm", canonical_json({"eps": 0.5, "norm": "L2"})) == "FGSM ε=0.5 L2"
     # other plugins are named by the parameters that tell a suite's settings apart

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bench.interp.erf import joint_std_erf, joint_z_erf
 from bench.intervals import recompute, unit_intervals
+from bench.pairing import compare
 from bench.plugins.clean import Clean
 from bench.plugins.erf_distance import ERFDistance
 from bench.report.common import setting_label
@@ -19,7 +20,6 @@ from bench.results import ResultsStore, canonical_json
 from bench.stats import (
     MismatchError,
     bootstrap,
-    compare,
     interval,
     mcnemar_exact,
     mean_of,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.models.constants import NORMALIZATION
-from bench.models.heads import GAPHead, TopGAPHead, top_gap
+from bench.models.heads import GAPHead, TopGAPHead, top_gap, topgap_head_defaults
 from bench.registry import ARCHS
 
 
@@ -81,6 +81,7 @@ def build_classifier(
     if head == "gap":
         head_module: nn.Module = GAPHead(backbone.feature_channels, num_classes)
     elif head == "topgap":
+        head_kwargs = {**topgap_head_defaults(arch), **head_kwargs}  # the one place for per-arch head defaults
         head_module = TopGAPHead(backbone.feature_channels, num_classes, **head_kwargs)
     else:
         raise ValueError(f"unknown head '{head}' (choose gap or topgap)")

@@ -57,7 +57,7 @@ class AttackPlugin(Plugin):
         return attack.run(x, y, index)
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
-        x, y = batch.x.to(ctx.device), batch.y.to(ctx.device)
+        x, y = batch.x, batch.y  # the runner moved the batch to the device
         clean_pred = predict(model, x, ctx)
         attacked = clean_pred == y
         adv_pred = clean_pred.clone()
@@ -101,11 +101,13 @@ class AttackPlugin(Plugin):
     report_order: ClassVar[int] = 10
 
     def describe(self, shown=None) -> str:
-        """'PGD-20×5 ε=8/255': the class name, its steps or queries, restarts when more than one, the threat model."""
+        """'PGD-20×5 best-iterate ε=8/255': the class name, its steps or queries, restarts when more than one, which
+        iterate counts (``mode``, for the gradient attacks), the threat model."""
         params = self.params()
         budget = next((f"-{params[k]}" for k in ("steps", "n_queries") if k in params), "")
         restarts = f"×{params['restarts']}" if int(params.get("restarts", 1) or 1) > 1 else ""
-        return f"{type(self).__name__}{budget}{restarts}{threat_suffix(params)}"
+        iterate = {"best": " best-iterate", "final": " final-iterate"}.get(params.get("mode", ""), "")
+        return f"{type(self).__name__}{budget}{restarts}{iterate}{threat_suffix(params)}"
 
     def threat_model(self) -> tuple[str, float]:
         return self.norm, float(self.eps)

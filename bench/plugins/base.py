@@ -122,6 +122,7 @@ class Plugin:
     requires_masks: ClassVar[bool] = False
     metrics: ClassVar[dict[str, MetricInfo]] = {}
     report_order: ClassVar[int] = 50  # position of its columns on a leaderboard (clean 0, attacks 10)
+    recorded_before: ClassVar[dict[str, Any]] = {}  # parameters added later -> their value in older rows
     ranks_suites: ClassVar[bool] = True  # False for a baseline (clean accuracy) that should not rank a suite it is in
 
     def params(self) -> dict[str, Any]:
@@ -129,8 +130,13 @@ class Plugin:
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | str) -> Plugin:
-        """The plugin as it ran, from its recorded parameters (unknown keys ignored, missing ones default)."""
+        """The plugin as it ran, from its recorded parameters (unknown keys ignored, missing ones default).
+
+        A parameter added later (``recorded_before``) takes the value that described the old rows, not today's
+        default: PGD rows written before ``mode`` existed were final-iterate.
+        """
         values = json.loads(params) if isinstance(params, str) else dict(params)
+        values = {**cls.recorded_before, **values}
         fields = {f.name for f in dataclasses.fields(cls) if f.init}
         return cls(**{k: v for k, v in values.items() if k in fields})
 

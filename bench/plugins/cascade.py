@@ -25,7 +25,7 @@ import torch
 
 from bench.attacks import AttackResult
 from bench.plugins.attack_base import AttackPlugin, check_constraints
-from bench.plugins.base import Context, MetricInfo, count, register_plugin
+from bench.plugins.base import Context, MetricInfo, count, register_plugin, threat_suffix
 from bench.registry import PLUGINS
 
 
@@ -73,6 +73,11 @@ class Cascade(AttackPlugin):
             raise ValueError(f"cascade stages must be non-empty and distinct, got {labels}")
         self._plugins = [self._stage_plugin(stage) for stage in self.stages]
         self._broken_by = np.zeros(0, dtype=np.int64)
+
+    def describe(self, shown=None) -> str:
+        """'Cascade FGSM→PGD-20→PGD-50→Square-5000 ε=8/255'."""
+        chain = "→".join(plugin.describe().split(" ")[0] for plugin in self._plugins)
+        return f"Cascade {chain}{threat_suffix(self.params())}"
 
     def _stage_plugin(self, stage: dict[str, Any]) -> AttackPlugin:
         cls = PLUGINS.entry(stage["plugin"]).factory

@@ -79,6 +79,7 @@ class Diagnostics(Plugin):
     """Gradient-masking checks: PGD steps/restarts, eps sweep, Square gap, transfer, zero gradient, CAM-adaptive PGD."""
 
     name = "diagnostics"
+    recorded_before = {"mode": "final"}  # rows from before best-iterate PGD existed
     eps: float = 8 / 255
     alpha: float = 2 / 255
     steps: str = "10,20,50,100"

@@ -33,6 +33,7 @@ class MaskedAttack(Plugin):
     """Object-only vs background-only FGSM/PGD: SAR(O), SAR(B) and attack distance SAR(O) - SAR(B)."""
 
     name = "masked_attack"
+    recorded_before = {"mode": "final"}  # rows from before best-iterate PGD existed
     requires_masks = True
     eps: float = 1 / 255
     attack: str = "fgsm"
@@ -54,8 +55,8 @@ class MaskedAttack(Plugin):
 
     def run_batch(self, model, batch, ctx: Context) -> dict[str, np.ndarray]:
         require_masks(self.name, ctx)
-        x, y = batch.x.to(ctx.device), batch.y.to(ctx.device)
-        obj = (batch.mask.to(ctx.device) >= 0.5).float()[:, None]
+        x, y = batch.x, batch.y  # the runner moved the batch to the device
+        obj = (batch.mask >= 0.5).float()[:, None]
         with frozen(model):
             object_pred = self.predict_attacked(model, x, y, batch.index, obj, ctx)
             background_pred = self.predict_attacked(model, x, y, batch.index, 1 - obj, ctx)

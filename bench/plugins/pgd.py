@@ -20,6 +20,7 @@ class PGD(AttackPlugin):
     """PGD with random start and restarts (L-infinity or L2); best-iterate early exit by default."""
 
     name = "pgd"
+    recorded_before = {"mode": "final"}  # rows from before best-iterate PGD existed
     alpha: float = 2 / 255
     steps: int = 20
     restarts: int = 1
