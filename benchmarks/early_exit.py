@@ -8,8 +8,12 @@ starts, so a few images near the boundary can go either way; without random star
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,10 +22,11 @@ from tqdm import tqdm
 from bench.attacks import PGD as PGDAttack
 from bench.attacks import frozen
 from bench.interp.recipro_cam import recipro_scores, spatial_masks
+from bench.plugins.cascade import stage_label
 from bench.plugins.pgd import PGD
 from bench.provenance import machine
 from benchmarks.attacks import robust_ours, robust_torchattacks
-from benchmarks.common import THREADS, Env, Rows, num_threads, timed
+from benchmarks.common import THREADS, Env, Rows, num_threads, run_grid_once, timed, write_suite
 
 STEPS = 20
 EPS_VALUES = (8 / 255, 2 / 255)
@@ -136,3 +141,46 @@ def recipro_batched(env: Env, rows: Rows) -> None:
     row("images_per_second_batched", n / t_after, "img/s")
     row("speed_ratio", t_before / t_after, "ratio")
     row("max_abs_difference", (before - after).abs().max().item(), "probability")
+
+
+def _robust_flags(out: Path, suite: str, plugin: str) -> dict[str, np.ndarray]:
+    """Per-example ``robust`` flags of every unit of ``plugin`` in a fresh results folder, by unit file name."""
+    files = sorted((out / suite).glob(f"*/{plugin}-*.examples.parquet"))
+    return {f.name: pd.read_parquet(f).sort_values("index")["robust"].to_numpy(bool) for f in files}
+
+
+def cascade_vs_per_attack(env: Env, rows: Rows) -> None:
+    """cifar10-adv's attacks (FGSM, PGD-20, PGD-50, Square-5000; best-iterate) on the same images, in cascade mode
+    and per attack: wall seconds of each and the per-image worst case of each (they must agree image by image, up
+    to Square's random stream, which is seeded per batch and so depends on which images reach it)."""
+    n, batch_size = env.n(env.size(1000, 16)), env.size(250, 8)
+    stages = [
+        {"plugin": "fgsm"},
+        {"plugin": "pgd", "params": {"steps": env.size(20, 2)}},
+        {"plugin": "pgd", "params": {"steps": env.size(50, 3)}},
+        {"plugin": "square", "params": {"n_queries": env.size(5000, 20)}},
+    ]
+    per_attack = [{"plugin": s["plugin"], "params": {"eps": 8 / 255, **s.get("params", {})}} for s in stages]
+    cascade = [{"plugin": "cascade", "params": {"eps": 8 / 255, "stages": stages}}]
+    with tempfile.TemporaryDirectory() as tmp, num_threads(THREADS):
+        folder = Path(tmp)
+        suites = {
+            "cascade": write_suite(folder, "bench-cascade", n, batch_size, cascade),
+            "per_attack": write_suite(folder, "bench-per-attack", n, batch_size, per_attack),
+        }
+        seconds = {mode: run_grid_once(env, path, folder / mode) for mode, path in suites.items()}
+        worst_cascade = next(iter(_robust_flags(folder / "cascade", "bench-cascade", "cascade").values()))
+        flags = [
+            flag
+            for plugin in ("fgsm", "pgd", "square")
+            for flag in _robust_flags(folder / "per_attack", "bench-per-attack", plugin).values()
+        ]
+        worst_per_attack = np.logical_and.reduce(flags)
+    params = {"eps": 8 / 255, "stages": [stage_label(s) for s in stages], "machine": machine()}
+    row = rows.scope("cifar10-adv", n=n, batch_size=batch_size, threads=THREADS, params=params)
+    row("seconds_cascade", seconds["cascade"], "s")
+    row("seconds_per_attack", seconds["per_attack"], "s")
+    row("speed_ratio", seconds["per_attack"] / seconds["cascade"], "ratio")
+    row("worst_case_robust_accuracy_cascade", worst_cascade.mean(), "fraction")
+    row("worst_case_robust_accuracy_per_attack", worst_per_attack.mean(), "fraction")
+    row("n_images_worst_case_differs", int((worst_cascade != worst_per_attack).sum()), "images")

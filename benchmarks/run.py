@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "early_exit_pgd": early_exit.early_exit_pgd,
     "pgd_arithmetic": early_exit.pgd_arithmetic,
     "recipro_batched": early_exit.recipro_batched,
+    "cascade_vs_per_attack": early_exit.cascade_vs_per_attack,
 }
 
 

@@ -36,10 +36,13 @@ def test_a_rerun_replaces_all_earlier_rows_of_its_benchmarks_only(tmp_path):
 
 def test_quick_early_exit_benchmarks_report_best_never_weaker_than_final(tiny_model, tmp_path):
     out = tmp_path / "benchmarks.parquet"
-    argv = ["--quick", "--only", "early_exit_pgd,pgd_arithmetic,recipro_batched", "--out", str(out)]
+    only = "early_exit_pgd,pgd_arithmetic,recipro_batched,cascade_vs_per_attack"
+    argv = ["--quick", "--only", only, "--out", str(out)]
     assert main([*argv, "--model", "tiny_cnn"]) == 0
     rows = pd.read_parquet(out).set_index(["benchmark", "variant", "metric"])["value"]
     assert rows[("early_exit_pgd", "eps=8/255", "n_robust_best_not_final")] == 0
     assert rows[("early_exit_pgd", "eps=2/255", "n_robust_best_not_final")] == 0
     assert 0 < rows[("pgd_arithmetic", "fp32", "fraction_of_matmul_peak")] < 2
     assert rows[("recipro_batched", "recipro", "max_abs_difference")] < 1e-5
+    cascade = rows[("cascade_vs_per_attack", "cifar10-adv", "worst_case_robust_accuracy_cascade")]
+    assert cascade == rows[("cascade_vs_per_attack", "cifar10-adv", "worst_case_robust_accuracy_per_attack")]
