@@ -121,7 +121,7 @@ def test_suite_page_rows_and_sorting(site, browser, tmp_path):
     assert header.get_attribute("aria-sort") == "descending"
 
     link = browser.find_element(By.LINK_TEXT, "topgap_cnn_k16")
-    assert link.get_attribute("href").endswith("/model_zoo/topgap_cnn_k16/card.yaml")
+    assert link.get_attribute("href").endswith("/leaderboards/models/topgap_cnn_k16.html")
     screenshot = tmp_path / "leaderboard.png"
     assert browser.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
 
@@ -138,3 +138,33 @@ def test_index_lists_suites_and_shows_figures(site, browser, tmp_path):
     browser.find_element(By.LINK_TEXT, ADV).click()
     assert browser.title == f"RIBench — {ADV}"
     assert browser.save_screenshot(str(tmp_path / "index.png"))
+
+
+def test_model_page_from_a_leaderboard_row(site, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get((site / f"{ADV}.html").as_uri())
+    browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr:nth-child(1) td a").click()
+    assert browser.title == "RIBench — topgap_cnn_k16"
+    card = {
+        row.find_element(By.TAG_NAME, "th").text: row.find_element(By.TAG_NAME, "td").text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#card tr")
+    }
+    assert card["Training"] == "from scratch, epochs unknown"  # the fixture's card has no training fields
+    assert card["Top-GAP k"] == "k = 16 of H'·W' = 16×16 = 256 CAM positions: k/(H'·W') = 0.0625"
+    assert card["Architecture"].startswith("cnn, topgap head")
+    # every result with its interval; the PGD-50 row (images 0-61 of 200 survive) reads 31.00 [25.0, 37.7]
+    rows = browser.find_elements(By.CSS_SELECTOR, f"#results-{ADV} tbody tr")
+    cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    pgd50 = [c for c in cells if c[0].startswith("PGD-50") and c[1].endswith("[robust_accuracy]")]
+    assert [c[2:4] for c in pgd50] == [["31.00", "[25.0, 37.7]"]]
+    assert "rank 1 of 4" in browser.find_element(By.CSS_SELECTOR, "p.placing").text
+    flags = column_texts(browser, "flags", "Status")
+    assert flags.count("⚑ raised") == 2 and "not evaluated" in flags
+    assert browser.find_element(By.ID, "no-cams").text.startswith("No CAM figure:")
+    card_link = browser.find_element(By.LINK_TEXT, "card.yaml (every field)").get_attribute("href")
+    assert card_link.endswith("/model_zoo/topgap_cnn_k16/card.yaml")  # a YAML file: Chromium would download it
+    assert Path(card_link.removeprefix("file://")).is_file()
+    browser.find_element(By.LINK_TEXT, ADV).click()  # back to the suite from its results section
+    assert browser.title == f"RIBench — {ADV}"
+    assert browser.save_screenshot(str(tmp_path / "model.png"))

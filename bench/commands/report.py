@@ -24,11 +24,20 @@ def leaderboard(
     results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder for <suite>.md/.csv/.html and index.html."),
     zoo: str | None = typer.Option(None, envvar="RIBENCH_ZOO", help=ZOO_HELP),
+    data_root: str | None = typer.Option(None, envvar="RIBENCH_DATA", help="Data folder (test images for the CAMs)."),
 ) -> None:
-    """Aggregate results/ into leaderboards/<suite>.md, <suite>.csv, <suite>.html and index.html."""
-    from bench.report.leaderboard import write_leaderboards
+    """Aggregate results/ into leaderboards/<suite>.md, <suite>.csv, <suite>.html, index.html and the model pages
+    (models/<name>.html, which every leaderboard row links to)."""
+    import torch
 
-    _echo_paths(write_leaderboards(results, out, suite=suite, zoo=zoo))
+    from bench.report.common import read_cards
+    from bench.report.leaderboard import build_boards, write_leaderboards
+    from bench.report.model_pages import write_model_pages
+
+    torch.set_num_threads(1)  # identical CAMs on every run
+    boards = build_boards(results, out, read_cards(zoo))
+    _echo_paths(write_leaderboards(results, out, suite=suite, zoo=zoo, boards=boards))
+    _echo_paths(write_model_pages(results, out, zoo, data_root, boards))
 
 
 def tables(

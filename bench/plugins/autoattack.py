@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from bench.plugins.attack_base import AttackPlugin, result_of
-from bench.plugins.base import Context, MetricInfo, register_plugin, threat_suffix
+from bench.plugins.base import Context, FlagEvidence, MetricInfo, register_plugin, threat_suffix
 
 
 class _Collect(logging.Handler):
@@ -81,6 +81,15 @@ class AutoAttackPlugin(AttackPlugin):
         "checks_warnings": MetricInfo("AutoAttack check warnings", "count", "lower", "flag"),
     }
     report_order = 11
+
+    def flag_evidence(self, metric: str) -> FlagEvidence | None:
+        if metric != "checks_warnings":
+            return None
+        rule = (
+            "raised when AutoAttack's own checks (randomness, zero gradients, ...) warned during the run; the value "
+            "is the number of warnings"
+        )
+        return FlagEvidence(rule, (("robust accuracy under AutoAttack", "robust_accuracy"),))
 
     def describe(self, shown=None) -> str:
         return f"AutoAttack ({self.version}){threat_suffix(self.params())}"

@@ -24,7 +24,16 @@ from bench.labels import format_eps, short_value, threat_suffix
 from bench.registry import PLUGINS
 from bench.stats import PerExample
 
-__all__ = ["AttackOutcome", "Context", "MetricInfo", "Plugin", "format_eps", "register_plugin", "threat_suffix"]
+__all__ = [
+    "AttackOutcome",
+    "Context",
+    "FlagEvidence",
+    "MetricInfo",
+    "Plugin",
+    "format_eps",
+    "register_plugin",
+    "threat_suffix",
+]
 
 
 @dataclass
@@ -111,6 +120,23 @@ class AttackOutcome:
     robust: np.ndarray
 
 
+@dataclass(frozen=True)
+class FlagEvidence:
+    """What a flag metric decides from: the rule that raises it and the metrics of the same run it compares.
+
+    ``metrics``: (label, metric name) pairs, e.g. ("PGD-50", "pgd50_accuracy"). ``skipped``: (metric name, why)
+    pairs: a row of that metric with value 1 means the check did not run, for that reason.
+
+    Example:
+        >>> FlagEvidence("raised when PGD-100 < PGD-50 - 0.01", (("PGD-50", "pgd50_accuracy"),)).metrics[0][1]
+        'pgd50_accuracy'
+    """
+
+    rule: str
+    metrics: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Plugin:
     """A measurement. Besides ``run_batch`` and ``summarize``, a plugin says how its metrics read (``metrics``:
@@ -178,6 +204,10 @@ class Plugin:
         """Where a metric sits on a figure's curve, e.g. {"curve": "robust", "eps": ..., "steps": 20, "restarts": 1}
         (robust accuracy vs steps or eps), {"curve": "deletion", "fraction": 0.2, "setting": ...} or
         {"curve": "cam_l1"}; None for a metric no figure draws."""
+        return None
+
+    def flag_evidence(self, metric: str) -> FlagEvidence | None:
+        """For a flag metric (``MetricInfo.kind == "flag"``): its rule and the metrics it compares; None if unknown."""
         return None
 
     def run_batch(self, model: torch.nn.Module, batch: Batch, ctx: Context) -> dict[str, np.ndarray]:

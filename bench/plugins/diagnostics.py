@@ -23,6 +23,7 @@ from bench.plugins.attack_base import check_constraints, frozen
 from bench.plugins.base import (
     AttackOutcome,
     Context,
+    FlagEvidence,
     MetricInfo,
     Plugin,
     accuracy,
@@ -308,6 +309,81 @@ class Diagnostics(Plugin):
         if metric in sweep:
             return {**point, "eps": float(sweep[metric]), "steps": self.sweep_steps}
         return None
+
+    def flag_evidence(self, metric: str) -> FlagEvidence | None:
+        """The rule behind each ``flag_*`` row of ``summarize`` and the accuracies it compares (same parameters)."""
+        return self._flag_evidence().get(metric)
+
+    def _flag_evidence(self) -> dict[str, FlagEvidence]:
+        points = 100 * self.tolerance
+        tol = f"{points:g} percentage point{'' if points == 1 else 's'}"
+        steps = tuple((f"PGD-{s}", f"pgd{s}_accuracy") for s in self._steps)
+        single = (f"PGD-{self.restart_steps}", f"pgd{self.restart_steps}_accuracy")
+        restarts = (
+            f"PGD-{self.restart_steps}×{self.restarts}",
+            f"pgd{self.restart_steps}_restarts{self.restarts}_accuracy",
+        )
+        sweep = tuple((f"PGD-{self.sweep_steps} ε={eps_label(e)}", f"accuracy_eps_{eps_label(e)}") for e in self._sweep)
+        white = ("worst case over its PGD runs", "whitebox_accuracy")
+        cam_reference = (
+            (f"PGD-{self.cam_steps}", f"pgd{self.cam_steps}_accuracy") if self.cam_steps in self._steps else white
+        )
+        transfer_reasons = {
+            "no_source_given": "no transfer source was given",
+            "source_not_registered": f"the source model '{self.transfer_source}' is not registered",
+            "source_is_the_evaluated_model": "the source model is the evaluated model itself",
+            "no_examples": "no examples were evaluated",
+        }
+        return {
+            "flag_more_steps_help": FlagEvidence(
+                f"raised when {steps[-1][0]} accuracy is more than {tol} below {steps[-2][0]}'s: the attack had not "
+                "converged",
+                steps[-2:],
+            ),
+            "flag_accuracy_rises_with_steps": FlagEvidence(
+                f"raised when accuracy rises by more than {tol} from one step count to the next: more steps "
+                "should never help the model",
+                steps,
+            ),
+            "flag_restarts_help": FlagEvidence(
+                f"raised when {restarts[0]} accuracy is more than {tol} below {single[0]}'s: random restarts find "
+                "what one start misses",
+                (single, restarts),
+            ),
+            "flag_accuracy_not_zero_at_max_eps": FlagEvidence(
+                f"raised when accuracy at ε={eps_label(self._sweep[-1])} is above "
+                f"{100 * self.zero_accuracy:g}%: an unbounded attack must reach about 0",
+                sweep[-1:],
+            ),
+            "flag_accuracy_rises_with_eps": FlagEvidence(
+                f"raised when accuracy rises by more than {tol} from one ε to the next larger one", sweep
+            ),
+            "flag_blackbox_stronger": FlagEvidence(
+                f"raised when Square-{self.square_queries} (black-box) accuracy is more than {tol} below the worst "
+                "case over its PGD runs: gradients mislead the white-box attack",
+                (
+                    (f"Square-{self.square_queries}", "square_accuracy"),
+                    white,
+                    ("images only Square broke", "n_square_only_breaks"),
+                ),
+            ),
+            "flag_transfer_stronger": FlagEvidence(
+                f"raised when PGD-{self.transfer_steps} transferred from a standard model is more than {tol} below "
+                "the worst case over its PGD runs",
+                ((f"transfer PGD-{self.transfer_steps}", "transfer_accuracy"), white),
+                tuple((f"transfer_skipped_{k}", why) for k, why in transfer_reasons.items()),
+            ),
+            "flag_zero_gradients": FlagEvidence(
+                f"raised when more than {100 * self.tolerance:g}% of the images have an input gradient of exactly 0",
+                (("share of zero input gradients", "zero_gradient_fraction"),),
+            ),
+            "flag_cam_adaptive_stronger": FlagEvidence(
+                f"raised when PGD-{self.cam_steps} on the mean over all CAM positions is more than {tol} below "
+                f"{cam_reference[0]}: the top-k pooling masks the gradient",
+                ((f"CAM-adaptive PGD-{self.cam_steps}", "cam_adaptive_accuracy"), cam_reference),
+                (("cam_adaptive_skipped", "the model has no CAM of its own (not Top-GAP)"),),
+            ),
+        }
 
     def attack_outcomes(self, examples: pd.DataFrame) -> list[AttackOutcome]:
         """Every attack of the checklist within eps (the sweep's smaller budgets included: they are valid attacks)."""

@@ -45,6 +45,7 @@ from bench.results import ResultsStore  # noqa: E402
 
 SVG_SALT = "ribench"
 CAM_GRID_IMAGES = 6
+MODEL_CAM_IMAGES = 4  # per model page: cheap to compute, enough to see where the model looks
 
 
 class SkipFigure(Exception):
@@ -76,10 +77,16 @@ def _style() -> None:
 RASTER_FIGURES = {"cam_grid_pets3"}
 
 
+def save_png(fig: plt.Figure, path: Path) -> Path:
+    """Save ``fig`` as a PNG without the metadata that would change between runs (the figure stays open)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None}, bbox_inches="tight")
+    return path
+
+
 def save_figure(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    svg, png = out_dir / f"{name}.svg", out_dir / f"{name}.png"
-    fig.savefig(png, format="png", metadata={"Software": None}, bbox_inches="tight")
+    svg, png = out_dir / f"{name}.svg", save_png(fig, out_dir / f"{name}.png")
     if name in RASTER_FIGURES:
         plt.close(fig)
         svg.write_text(_svg_wrapping_png(png.read_bytes()))
@@ -376,11 +383,40 @@ def _pets3_models(cards: dict[str, dict[str, Any]]) -> tuple[str, str]:
 
 
 def _load_zoo_model(card: dict[str, Any]):
-    from bench.models.zoo import WEIGHTS_FILE, build_from_card, load_weights
+    """The card's model with its weights (one file or byte parts, sha256-checked), in eval mode.
 
+    Missing weights raise ``SkipFigure`` with the reason (a results-only checkout draws no CAMs).
+    """
+    from bench.models.weights import is_split, read_parts
+    from bench.models.zoo import build_from_card, load_weights, weights_path
+
+    folder = Path(card["_card_path"]).parent
+    files = [folder / name for name in card["weights"]] if is_split(card) else [weights_path(card, folder)]
+    absent = [f for f in files if not f.exists()]
+    if absent:
+        raise SkipFigure(f"needs the weights of {card.get('name', folder.name)}: {absent[0]} is not there")
     model = build_from_card(card)
-    load_weights(model, Path(card["_card_path"]).parent / WEIGHTS_FILE, card.get("sha256"))
+    if is_split(card):
+        model.load_state_dict(read_parts(card, folder))
+    else:
+        load_weights(model, files[0], card.get("sha256"))
     return model.eval()
+
+
+def pick_images(data, n_images: int) -> list[int]:
+    """Dataset indices of the first images of each class (dataset order), about ``n_images`` in all, grouped by class.
+
+    Datasets with object masks only offer images whose mask is not empty.
+
+    Example:
+        >>> pick_images(load_dataset("pets3", "test"), 6)  # doctest: +SKIP
+        [0, 3, 1, 2, 5, 7]
+    """
+    per_class = max(1, n_images // data.num_classes)
+    labels = data.labels.numpy()
+    usable = np.ones(len(labels), bool) if data.masks is None else (data.masks.flatten(1).sum(1) > 0).numpy()
+    chosen = [int(i) for c in range(data.num_classes) for i in np.flatnonzero((labels == c) & usable)[:per_class]]
+    return chosen[:n_images]
 
 
 def cam_grid_data(inputs: FigureInputs, n_images: int = CAM_GRID_IMAGES) -> dict[str, Any]:
@@ -394,12 +430,7 @@ def cam_grid_data(inputs: FigureInputs, n_images: int = CAM_GRID_IMAGES) -> dict
         data = load_dataset("pets3", "test", inputs.data_root)
     except MissingDataError as err:
         raise SkipFigure(f"needs the pets3 data: {err}") from None
-    # the first images of each class (dataset order) that have a non-empty object mask, grouped by class
-    per_class = max(1, n_images // data.num_classes)
-    has_object = (data.masks.flatten(1).sum(1) > 0).numpy()
-    labels = data.labels.numpy()
-    chosen = [i for c in range(data.num_classes) for i in np.flatnonzero((labels == c) & has_object)[:per_class]]
-    batch = data.batch(torch.tensor(chosen))
+    batch = data.batch(torch.tensor(pick_images(data, n_images)))
     maps = {}
     for label, name, method in (
         ("standard · Grad-CAM", standard_name, "gradcam"),
@@ -416,12 +447,66 @@ def cam_grid_data(inputs: FigureInputs, n_images: int = CAM_GRID_IMAGES) -> dict
     }
 
 
+def model_cam_data(
+    card: dict[str, Any], data_root: str | os.PathLike | None, n_images: int = MODEL_CAM_IMAGES
+) -> dict[str, Any]:
+    """CAMs of one zoo model on the first test images of its dataset's first classes, for its model page.
+
+    The model's own CAM when it has one (Top-GAP), else Grad-CAM at the last backbone stage; each of the true
+    class. ``SkipFigure`` (with the reason) when the data root or the weights are not here. Computed on one CPU
+    thread, so that the same weights give the same bytes.
+
+    Example:
+        >>> grid = model_cam_data(read_cards()["topgap_cnn"], "/data", 4)  # doctest: +SKIP
+        >>> grid["images"].shape, list(grid["maps"])
+        ((4, 32, 32, 3), ['own CAM (Top-GAP)'])
+    """
+    import torch
+
+    from bench.data.base import MissingDataError, load_dataset, resolve_data_root
+    from bench.interp.cams import compute_cams, resolve_method
+
+    dataset = card.get("dataset", "?")
+    try:
+        root = resolve_data_root(data_root)
+        if root is None:  # not the embedded sample: the page shows the same images wherever it is built
+            raise MissingDataError("no data root given (--data-root or RIBENCH_DATA)")
+        data = load_dataset(dataset, "test", root)
+    except MissingDataError as err:
+        raise SkipFigure(f"needs the {dataset} test data: {err}") from None
+    model = _load_zoo_model(card)
+    batch = data.batch(torch.tensor(pick_images(data, n_images)))
+    method = resolve_method(model, "auto")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            predicted = model(batch.x).argmax(1)
+        maps = compute_cams(model, batch.x, batch.y, method).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    label = "own CAM (Top-GAP)" if method == "native" else "Grad-CAM (last stage)"
+    names = [
+        data.classes[int(y)] + ("" if p == y else f"\n(predicted {data.classes[int(p)]})")
+        for y, p in zip(batch.y, predicted, strict=True)
+    ]
+    return {
+        "images": batch.x.permute(0, 2, 3, 1).contiguous().numpy(),
+        "masks": None if batch.mask is None else batch.mask.numpy(),
+        "labels": names,
+        "maps": {label: maps},
+        "title": f"{card.get('name', '')}: {dataset} test images, CAM of the true class",
+    }
+
+
 def figure_cam_grid(inputs: FigureInputs) -> plt.Figure:
     return draw_cam_grid(cam_grid_data(inputs))
 
 
 def draw_cam_grid(grid: dict[str, Any]) -> plt.Figure:
-    n, columns = len(grid["images"]), ["image + mask", *grid["maps"]]
+    """One row per image: the image (with its object mask outline when ``grid["masks"]`` is given), then each CAM."""
+    masks = grid.get("masks")
+    n, columns = len(grid["images"]), ["image + mask" if masks is not None else "image", *grid["maps"]]
     fig, axes = plt.subplots(n, len(columns), figsize=(2.0 * len(columns), 2.0 * n), squeeze=False)
     for r in range(n):
         for c, title in enumerate(columns):
@@ -429,14 +514,15 @@ def draw_cam_grid(grid: dict[str, Any]) -> plt.Figure:
             ax.imshow(grid["images"][r], interpolation="nearest")
             if c:
                 ax.imshow(grid["maps"][title][r], cmap="jet", alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
-            ax.contour(grid["masks"][r], levels=[0.5], colors="white", linewidths=1.0)
+            if masks is not None:
+                ax.contour(masks[r], levels=[0.5], colors="white", linewidths=1.0)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(title, fontsize=8)
             if c == 0:
                 ax.set_ylabel(grid["labels"][r], fontsize=8)
-    fig.suptitle("pets3 test images: CAMs with the object mask outline (white)", fontsize=9)
+    fig.suptitle(grid.get("title", "pets3 test images: CAMs with the object mask outline (white)"), fontsize=9)
     fig.tight_layout()
     return fig
 

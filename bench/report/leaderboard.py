@@ -60,6 +60,17 @@ INTERVAL_NOTE = (
 SORT_HINT = "Click a column header to sort; hover a number for its n, precision, seed, date, commit and interval."
 FIGURE_EXTENSION = ".svg"
 NEUTRAL = MetricInfo("", "", "none")
+MODEL_PAGES = "models"  # leaderboards/models/<name>.html, one page per zoo model (bench.report.model_pages)
+
+
+def model_page_href(model: str) -> str:
+    """The link, relative to the leaderboards folder, of a zoo model's page.
+
+    Example:
+        >>> model_page_href("topgap_cnn")
+        'models/topgap_cnn.html'
+    """
+    return f"{MODEL_PAGES}/{model}.html"
 
 
 @dataclass(frozen=True)
@@ -392,7 +403,7 @@ def _entry(entry_key: dict, group: pd.DataFrame, headline: Headline | None, metr
     commits = sorted({short_commit(c) for c in group["git_commit"]})
     data = f"{entry_key['dataset']} {entry_key['split']}"
     entry = {
-        "model": Cell(model, sort=model, csv=model, href=_card_href(ctx.cards, model, ctx.out_dir)),
+        "model": Cell(model, sort=model, csv=model, href=model_page_href(model) if model in ctx.cards else ""),
         "method": _card_cell(ctx.cards, model, "method"),
         "arch": _card_cell(ctx.cards, model, "arch"),
         "n": Cell(str(entry_key["n"]), sort=int(entry_key["n"]), csv=str(entry_key["n"])),
@@ -652,10 +663,13 @@ def render_page(title: str, nav: str, content: str) -> str:
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(title=html.escape(title), nav=nav, content=content)
 
 
-def _nav(suites: list[str], current: str | None) -> str:
-    links = ['<a href="index.html"' + (' aria-current="page"' if current is None else "") + ">Overview</a>"]
+def _nav(suites: list[str], current: str | None, prefix: str = "") -> str:
+    """Links to the overview and every suite page; ``prefix`` leads from a page in a subfolder (e.g. "../")."""
+    links = [f'<a href="{prefix}index.html"' + (' aria-current="page"' if current is None else "") + ">Overview</a>"]
     links += [
-        f'<a href="{html.escape(s)}.html"' + (' aria-current="page"' if s == current else "") + f">{html.escape(s)}</a>"
+        f'<a href="{prefix}{html.escape(s)}.html"'
+        + (' aria-current="page"' if s == current else "")
+        + f">{html.escape(s)}</a>"
         for s in suites
     ]
     return " · ".join(links)
@@ -680,7 +694,7 @@ def render_suite_html(board: Leaderboard, suites: list[str]) -> str:
     return render_page(f"RIBench — {board.suite}", _nav(suites, board.suite), content)
 
 
-def render_index_html(boards: dict[str, Leaderboard], out_dir: Path) -> str:
+def render_index_html(boards: dict[str, Leaderboard], out_dir: Path, models: list[str] | None = None) -> str:
     suites = sorted(boards)
     columns = [
         Column("suite", "Suite", False),
@@ -711,10 +725,21 @@ def render_index_html(boards: dict[str, Leaderboard], out_dir: Path) -> str:
         "attack run on it), else the headline metric of the suite's main plugin. Entries whose 95% intervals overlap "
         f"share a rank range. {html.escape(INTERVAL_NOTE)}</p>\n"
         + _html_table(columns, entries, "suites")
+        + _models_html(models or [])
         + _figures_html(out_dir)
         + _tables_html(out_dir)
     )
     return render_page("RIBench leaderboards", _nav(suites, None), content)
+
+
+def _models_html(models: list[str]) -> str:
+    if not models:
+        return ""
+    items = "".join(f'<li><a href="{html.escape(model_page_href(m))}">{html.escape(m)}</a></li>' for m in models)
+    return (
+        "<h2>Models</h2>\n<p>One page per zoo model: its card, every result with its interval, its gradient-masking "
+        f'checks and its CAMs.</p>\n<ul id="models">{items}</ul>\n'
+    )
 
 
 def _figures_html(out_dir: Path) -> str:
@@ -744,30 +769,48 @@ def _tables_html(out_dir: Path) -> str:
 # ----------------------------------------------------------------------------------------- entry point
 
 
+def build_boards(
+    results: str | os.PathLike | None, out_dir: str | os.PathLike, cards: dict[str, dict[str, Any]]
+) -> dict[str, Leaderboard]:
+    """The leaderboard of every suite with results, from the rows of the models' current weights.
+
+    Example:
+        >>> boards = build_boards("results", "leaderboards", read_cards())  # doctest: +SKIP
+        >>> boards["cifar10-adv"].headline.label  # doctest: +SKIP
+        'Robust accuracy, per-image worst case'
+    """
+    rows, stale = current_rows(ResultsStore(results).read(), cards)
+    suites = sorted(str(s) for s in rows["suite"].unique())
+    boards = {s: build_leaderboard(rows, rows, cards, s, Path(out_dir), results) for s in suites}
+    if stale:
+        for board in boards.values():
+            board.notes.append(f"{stale} rows measured on superseded weights (another sha256) were left out.")
+    return boards
+
+
 def write_leaderboards(
     results: str | os.PathLike | None = None,
     out_dir: str | os.PathLike = "leaderboards",
     suite: str | None = None,
     zoo: str | os.PathLike | None = None,
+    boards: dict[str, Leaderboard] | None = None,
 ) -> list[Path]:
-    """Write ``<suite>.md``, ``<suite>.csv``, ``<suite>.html`` (one suite or all) and ``index.html``."""
+    """Write ``<suite>.md``, ``<suite>.csv``, ``<suite>.html`` (one suite or all) and ``index.html``.
+
+    ``boards``: the leaderboards when the caller has built them already (``build_boards``).
+    """
     out = Path(out_dir)
-    rows = ResultsStore(results).read()
     cards = read_cards(zoo)
-    rows, stale = current_rows(rows, cards)
-    suites = sorted(str(s) for s in rows["suite"].unique())
+    boards = build_boards(results, out, cards) if boards is None else boards
+    suites = sorted(boards)
     if suite is not None and suite not in suites:
         known = ", ".join(suites) or "none"
         raise ReportError(f"no results for suite '{suite}' (suites with results: {known}); run `bench run` first")
-    boards = {s: build_leaderboard(rows, rows, cards, s, out, results) for s in suites}
-    if stale:
-        for board in boards.values():
-            board.notes.append(f"{stale} rows measured on superseded weights (another sha256) were left out.")
     written = []
     for name in [suite] if suite else suites:
         board = boards[name]
         written.append(write_text(out / f"{name}.md", render_markdown(board)))
         written.append(write_text(out / f"{name}.csv", render_csv(board)))
         written.append(write_text(out / f"{name}.html", render_suite_html(board, suites)))
-    written.append(write_text(out / "index.html", render_index_html(boards, out)))
+    written.append(write_text(out / "index.html", render_index_html(boards, out, sorted(cards))))
     return written

@@ -1,4 +1,5 @@
-"""``bench reproduce``: rebuild ``leaderboards/`` from ``results/`` (figures, paper tables, leaderboards).
+"""``bench reproduce``: rebuild ``leaderboards/`` from ``results/`` (figures, paper tables, leaderboards, and one
+page per zoo model under ``models/``).
 
 The build is deterministic, so the same results give the same bytes. ``MANIFEST.sha256`` lists every generated
 file with its sha256; files a previous build generated and this one does not are removed (nothing else is
@@ -13,9 +14,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.report.common import write_text
+from bench.report.common import read_cards, write_text
 from bench.report.figures import FigureOutcome, write_figures
-from bench.report.leaderboard import write_leaderboards
+from bench.report.leaderboard import build_boards, write_leaderboards
+from bench.report.model_pages import write_model_pages
 from bench.report.tables import SPEC_DIR, load_spec, write_tables
 
 MANIFEST = "MANIFEST.sha256"
@@ -57,7 +59,9 @@ def rebuild(
     build.written += [p for outcome in build.figures for p in outcome.paths]
     for family in table_families():
         build.written += write_tables(family, results, out / "tables", zoo)
-    build.written += write_leaderboards(results, out, zoo=zoo)
+    boards = build_boards(results, out, read_cards(zoo))
+    build.written += write_leaderboards(results, out, zoo=zoo, boards=boards)
+    build.written += write_model_pages(results, out, zoo, data_root, boards)
     names = sorted({p.relative_to(out).as_posix() for p in build.written})
     for stale in sorted(set(previous) - set(names)):
         path = out / stale
