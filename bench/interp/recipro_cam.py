@@ -29,8 +29,9 @@ def recipro_scores(
 ) -> torch.Tensor:
     """Raw Recipro-CAM maps (B, h, w) at the resolution of the last backbone map of a bench Classifier.
 
-    The B*h*w masked head passes run as (image, position) rows in batches of ``chunk`` rows, across images, so a
-    small last map (8x8 = 64 positions) still fills a batch; memory is bounded by ``chunk`` whatever B and h*w are.
+    The B*h*w masked head passes run in batches of about ``chunk`` rows: several whole images per batch when the map
+    is small (a 4x4 or 8x8 map alone would make batches of 16 or 64), a slice of one image's positions when it is
+    large; memory is bounded by ``chunk`` whatever B and h*w are. Masked maps are broadcast products, not gathers.
 
     Example:
         >>> from bench.models.classifier import build_classifier
@@ -41,15 +42,26 @@ def recipro_scores(
     feats = model.features(x)
     last = feats[-1]
     _, _, h, w = last.shape
-    masks = spatial_masks(h, w, gaussian).to(last.device, last.dtype)
-    rows = len(x) * h * w
-    scores = torch.empty(rows, device=last.device)
-    for start in range(0, rows, chunk):
-        row = torch.arange(start, min(start + chunk, rows), device=last.device)
-        image, position = row // (h * w), row % (h * w)
-        earlier = [f[image] for f in feats[:-1]]
-        probs = model.head([*earlier, last[image] * masks[position]]).float().softmax(1)
-        scores[row] = probs[torch.arange(len(row), device=last.device), target.to(last.device)[image]]
+    masks = spatial_masks(h, w, gaussian).to(last.device, last.dtype)  # (h*w, 1, h, w)
+    # the head reads only its last `num_maps` maps (GAP: 1); the others get a free placeholder, not a per-row copy
+    first_read = len(feats) - getattr(model.head, "num_maps", 1)
+    target = target.to(last.device)
+    scores = torch.empty(len(x), h * w, device=last.device)
+    images_per_batch = max(1, chunk // (h * w))
+    positions_per_batch = min(h * w, chunk)
+    for first in range(0, len(x), images_per_batch):
+        images = slice(first, first + images_per_batch)
+        for p in range(0, h * w, positions_per_batch):
+            m = masks[p : p + positions_per_batch]
+            n_img, n_pos = len(last[images]), len(m)
+            masked = (last[images, None] * m[None]).flatten(0, 1)  # image-major rows: (n_img * n_pos, C, h, w)
+            earlier = [
+                f[images].repeat_interleave(n_pos, 0) if i >= first_read else f[:1].expand(len(masked), *f.shape[1:])
+                for i, f in enumerate(feats[:-1])
+            ]
+            probs = model.head([*earlier, masked]).float().softmax(1).view(n_img, n_pos, -1)
+            picked = probs.gather(2, target[images].view(-1, 1, 1).expand(n_img, n_pos, 1))[..., 0]
+            scores[images, p : p + n_pos] = picked
     return scores.view(len(x), h, w)
 
 
