@@ -49,3 +49,17 @@ def test_duplicate_or_non_attack_stages_are_refused():
         Cascade(stages=[{"params": {"steps": 3}}])
     with pytest.raises(ValueError, match="not an attack"):
         Cascade(stages=[{"plugin": "clean"}])
+
+
+def test_every_stage_has_a_per_image_interval(tiny_model, batch):
+    import pandas as pd
+
+    from bench.intervals import unit_intervals
+
+    plugin = Cascade(eps=EPS, stages=STAGES)
+    examples = pd.DataFrame(plugin.run_batch(tiny_model, batch, _ctx()))
+    metrics = plugin.summarize(examples, _ctx())
+    intervals = unit_intervals(plugin, examples, metrics)
+    for name in ("robust_accuracy", "robust_after_pgd1", "robust_after_pgd4"):
+        value = dict(metrics)[name]
+        assert intervals[name].method == "wilson" and intervals[name].low <= value <= intervals[name].high

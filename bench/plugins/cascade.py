@@ -27,6 +27,7 @@ from bench.attacks import AttackResult
 from bench.plugins.attack_base import AttackPlugin, check_constraints
 from bench.plugins.base import Context, MetricInfo, count, register_plugin, threat_suffix
 from bench.registry import PLUGINS
+from bench.stats import proportion
 
 
 def stage_label(stage: dict[str, Any]) -> str:
@@ -111,14 +112,24 @@ class Cascade(AttackPlugin):
         out["broken_by"] = broken_by
         return out
 
+    def _survived(self, examples: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per image: still robust after each stage (clean-correct and not broken by that stage or an earlier one)."""
+        correct = (examples["clean_pred"] == examples["label"]).to_numpy()
+        broken_by = examples["broken_by"].to_numpy()
+        return {
+            stage_label(stage): correct & ((broken_by < 0) | (broken_by > i)) for i, stage in enumerate(self.stages)
+        }
+
+    def example_values(self, examples: pd.DataFrame, seed: int = 0) -> dict:
+        after = {f"robust_after_{label}": proportion(flags) for label, flags in self._survived(examples).items()}
+        return {**super().example_values(examples, seed), **after}
+
     def summarize(self, examples: pd.DataFrame, ctx: Context) -> list[tuple[str, float]]:
         metrics = super().summarize(examples, ctx)
         correct = (examples["clean_pred"] == examples["label"]).to_numpy()
         broken_by = examples["broken_by"].to_numpy()
         n = max(len(examples), 1)
-        for i, stage in enumerate(self.stages):
-            label = stage_label(stage)
-            survived = correct & ((broken_by < 0) | (broken_by > i))
+        for i, (label, survived) in enumerate(self._survived(examples).items()):
             attacked = correct & ((broken_by < 0) | (broken_by >= i))
             metrics.append((f"robust_after_{label}", float(survived.sum()) / n))
             metrics.append((f"n_attacked_{label}", float(attacked.sum())))
