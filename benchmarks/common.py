@@ -49,6 +49,7 @@ class Env:
 
     quick: bool = False
     model_name: str = "standard_cnn"
+    max_n: int | None = None  # --max-n: cap every benchmark's image count (rows record the n they used)
     device: str = "cpu"
 
     def size(self, full: T, quick: T) -> T:
@@ -63,7 +64,7 @@ class Env:
         return load_dataset("cifar10", "test")  # RIBENCH_DATA: the full test set, else the embedded sample
 
     def n(self, wanted: int) -> int:
-        return min(wanted, len(self.data))
+        return min(wanted, len(self.data), self.max_n or wanted)
 
     def batches(self, n: int, batch_size: int) -> list[Batch]:
         return list(self.data.batches(batch_size, torch.arange(self.n(n))))

@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--model", default="standard_cnn", help="registry name of the model (default standard_cnn)")
+    parser.add_argument("--max-n", type=int, help="cap on the images of every benchmark (rows record their n)")
     readme_help = "README whose results table to regenerate (default: README.md here, when --out is the default)"
     parser.add_argument("--readme", type=Path, help=readme_help)
     return parser.parse_args(argv)
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     names = selected(args.only)
     out = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
     readme = args.readme or (README if out.resolve() == DEFAULT_OUT else None)
-    env = Env(quick=args.quick, model_name=args.model)
+    env = Env(quick=args.quick, model_name=args.model, max_n=args.max_n)
     written: list[dict] = []
     failed: list[str] = []
     for name in tqdm(names, desc="benchmarks", unit="bench", file=sys.stderr):

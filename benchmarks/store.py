@@ -11,7 +11,7 @@ import pandas as pd
 from bench.results import atomic_write_parquet
 from benchmarks.common import COLUMNS
 
-KEY = ["benchmark", "variant", "metric", "params"]
+KEY = ["benchmark", "model", "variant", "metric", "params"]
 INTS = ["n", "batch_size", "threads"]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 GOALS = {  # (benchmark, metric) -> (text, check)
@@ -30,13 +30,14 @@ def as_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def merge(path: Path, rows: list[dict]) -> pd.DataFrame:
-    """Add one run's rows to the parquet at ``path``: they replace every earlier row of the same benchmarks and
-    mode (full or quick), so the file holds the latest run of each benchmark and nothing stale."""
+    """Add one run's rows to the parquet at ``path``: they replace every earlier row of the same benchmarks, model
+    and mode (full or quick), so the file holds the latest run of each benchmark per model and nothing stale."""
     frame = as_frame(rows)
     if path.exists():
         old = as_frame(pd.read_parquet(path).to_dict("records"))
-        rerun = set(zip(frame["benchmark"], frame["params"].map(_mode), strict=True))
-        stale = [(b, _mode(p)) in rerun for b, p in zip(old["benchmark"], old["params"], strict=True)]
+        rerun = set(zip(frame["benchmark"], frame["model"].fillna(""), frame["params"].map(_mode), strict=True))
+        keys = zip(old["benchmark"], old["model"].fillna(""), old["params"].map(_mode), strict=True)
+        stale = [key in rerun for key in keys]
         frame = pd.concat([old[~pd.Series(stale, index=old.index, dtype=bool)], frame], ignore_index=True)
     frame = frame.drop_duplicates(KEY, keep="last").reset_index(drop=True)
     atomic_write_parquet(frame, path)
@@ -71,7 +72,7 @@ def markdown_table(frame: pd.DataFrame, order: list[str]) -> str:
         return "_No results yet: run `.venv/bin/python -m benchmarks.run`._"
     rank = {name: i for i, name in enumerate(order)}
     frame = frame.assign(_rank=frame["benchmark"].map(rank).fillna(len(order))).sort_values(
-        ["_rank", "benchmark", "variant"], kind="stable"
+        ["_rank", "benchmark", "model", "variant"], kind="stable"
     )
     newest = frame.sort_values("timestamp").iloc[-1]
     lines = [
@@ -79,13 +80,13 @@ def markdown_table(frame: pd.DataFrame, order: list[str]) -> str:
         f"ribench {newest.package_version}, torch {newest.torch_version}, device {newest.device}, "
         f"model `{newest.model}`.",
         "",
-        "| benchmark | variant | metric | value | unit | goal | n | batch | threads |",
-        "| --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: |",
+        "| benchmark | model | variant | metric | value | unit | goal | n | batch | threads |",
+        "| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for r in frame.itertuples():
         goal = _goal(r.benchmark, r.metric, r.value)
         lines.append(
-            f"| {r.benchmark} | {r.variant} | {r.metric} | {_value(r.value)} | {r.unit} | {goal} "
+            f"| {r.benchmark} | {_cell(r.model)} | {r.variant} | {r.metric} | {_value(r.value)} | {r.unit} | {goal} "
             f"| {_cell(r.n)} | {_cell(r.batch_size)} | {_cell(r.threads)} |"
         )
     return "\n".join(lines)

@@ -46,3 +46,13 @@ def test_quick_early_exit_benchmarks_report_best_never_weaker_than_final(tiny_mo
     assert rows[("recipro_batched", "recipro", "max_abs_difference")] < 1e-5
     cascade = rows[("cascade_vs_per_attack", "cifar10-adv", "worst_case_robust_accuracy_cascade")]
     assert cascade == rows[("cascade_vs_per_attack", "cifar10-adv", "worst_case_robust_accuracy_per_attack")]
+
+
+def test_a_rerun_for_another_model_keeps_the_first_models_rows(tmp_path):
+    def row(model, value):
+        return {"benchmark": "a", "variant": "v", "metric": "m", "value": value, "params": "{}", "model": model}
+
+    out = tmp_path / "results.parquet"
+    merge(out, [row("standard_cnn", 1.0)])
+    frame = merge(out, [row("pgdat_cnn", 2.0)])
+    assert sorted(zip(frame["model"], frame["value"], strict=True)) == [("pgdat_cnn", 2.0), ("standard_cnn", 1.0)]
