@@ -12,7 +12,7 @@ from bench.models.classifier import build_classifier
 from bench.models.isvs import SplitLBISmoother, grad_adjoint, grad_op, isvs_arch, psnr, shrink
 from bench.registry import ARCHS
 
-ARCHS.add("tiny_isvs", isvs_arch(lambda: SmallCNN(widths=(8, 16, 32)), iterations=20), input_size=32)
+ARCHS.add("tiny_isvs", isvs_arch(lambda: SmallCNN(widths=(8, 16, 32)), iterations=20), input_size=32, source="test")
 
 
 def test_constant_image_is_a_fixed_point() -> None:
