@@ -105,11 +105,16 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str, mask: t
     return (x + delta).clamp(0, 1)
 
 
+def example_generator(seed: int, index: int) -> torch.Generator:
+    """A generator that depends only on (seed, example index): shards never change an example's noise."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + index)
+
+
 def example_noise(index: torch.Tensor, shape: tuple[int, ...], seed: int | None, low: float, high: float):
     """Uniform noise per example: from (seed, dataset index) when ``seed`` is set, else torch's global generator."""
     if seed is None:
         return torch.rand((len(index), *shape)) * (high - low) + low
-    draws = [torch.rand(shape, generator=torch.Generator().manual_seed(seed * 1_000_003 + int(i))) for i in index]
+    draws = [torch.rand(shape, generator=example_generator(seed, int(i))) for i in index]
     return torch.stack(draws) * (high - low) + low if draws else torch.empty((0, *shape))
 
 

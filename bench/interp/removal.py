@@ -15,6 +15,8 @@ import torch
 import torchvision.transforms.functional as TF
 from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 
+from bench.attacks import example_generator
+
 INPUT_OPERATORS = ("zero", "mean", "blur", "road")
 FEATURE_OPERATORS = ("zero", "mean")
 
@@ -41,8 +43,6 @@ def keep_mask(scores: torch.Tensor, fraction: float, order: str, mode: str) -> t
 
 def road_impute(x: torch.Tensor, keep: torch.Tensor, index: torch.Tensor, seed: int) -> torch.Tensor:
     """Noisy linear imputation of the removed pixels, image by image, noise seeded per example."""
-    from bench.plugins.base import example_generator  # here: bench.plugins imports this module
-
     out = x.clone()
     imputer = NoisyLinearImputer()
     for b in range(len(x)):

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.plugins.base import Context, MetricInfo, Plugin, accuracy, example_generator, predict, register_plugin
+from bench.attacks import example_generator
+from bench.plugins.base import Context, MetricInfo, Plugin, accuracy, predict, register_plugin
 from bench.stats import mean_of, proportion
 
 VARIANTS = ("original", "only_fg", "only_bg", "mixed_same", "mixed_rand", "mixed_next")

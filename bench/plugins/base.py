@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bench.attacks import example_noise
 from bench.data import Batch, ImageDataset
 from bench.labels import format_eps, short_value, threat_suffix
 from bench.registry import PLUGINS
@@ -223,17 +224,11 @@ def register_plugin(cls: type[Plugin]) -> type[Plugin]:
     return cls
 
 
-def example_generator(seed: int, index: int) -> torch.Generator:
-    """A generator that depends only on (seed, example index): shards never change an example's noise."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + index)
-
-
 def example_uniform(
     batch_index: torch.Tensor, shape: tuple[int, ...], seed: int, low: float, high: float
 ) -> torch.Tensor:
     """Per-example uniform noise in [low, high), reproducible whatever the batch composition."""
-    draws = [torch.rand(shape, generator=example_generator(seed, int(i))) for i in batch_index]
-    return torch.stack(draws) * (high - low) + low
+    return example_noise(batch_index, shape, seed, low, high)
 
 
 @torch.no_grad()

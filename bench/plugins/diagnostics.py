@@ -104,11 +104,18 @@ class Diagnostics(Plugin):
         self._source_reason: str | None = None
 
     # ----- attacks (each returns per-example "still correct" flags for the attacked subset)
-    def _attack(self, model, ctx, eps, alpha, steps, restarts=1, mode=None, seed=None) -> PGDAttack:
-        seed = ctx.seed if seed is None else seed
-        mode = mode or self.mode
+    def _attack(self, model, ctx, eps, alpha, steps, restarts=1, mode=None, seed=None, random_start=True) -> PGDAttack:
         return PGDAttack(
-            model, eps, alpha, steps, restarts=restarts, mode=mode, seed=seed, model_mode="as-is", autocast=ctx.autocast
+            model,
+            eps,
+            alpha,
+            steps,
+            restarts=restarts,
+            random_start=random_start,
+            mode=mode or self.mode,
+            seed=ctx.seed if seed is None else seed,
+            model_mode="as-is",
+            autocast=ctx.autocast,
         )
 
     def _pgd(self, model, x, y, index, ctx, eps, alpha, steps, restarts=1) -> torch.Tensor:
@@ -123,8 +130,8 @@ class Diagnostics(Plugin):
 
     def _cam_adaptive(self, model, x, y, index, ctx) -> torch.Tensor:
         # final iterate: the surrogate's own early exit would stop on the surrogate's mistakes, not the model's
-        attack = self._attack(CamMeanLogits(model), ctx, self.eps, self.alpha, self.cam_steps, mode="final")
-        attack.seed = ctx.seed + 31337
+        surrogate = CamMeanLogits(model)
+        attack = self._attack(surrogate, ctx, self.eps, self.alpha, self.cam_steps, mode="final", seed=ctx.seed + 31337)
         x_adv = attack.run(x, y, index).adv
         check_constraints(x, x_adv, self.eps, "Linf")
         return predict(model, x_adv, ctx) == y
@@ -173,8 +180,7 @@ class Diagnostics(Plugin):
         correct = predict(model, x, ctx) == y
         cols: dict[str, torch.Tensor] = {"label": y, "clean_correct": correct}
         with frozen(model):
-            first_step = self._attack(model, ctx, self.eps, self.alpha, 1, mode="final")
-            first_step.random_start = False
+            first_step = self._attack(model, ctx, self.eps, self.alpha, 1, mode="final", random_start=False)
             cols["zero_gradient"] = first_step.run(x, y, index).zero_grad
         xa, ya, ia = x[correct], y[correct], index[correct.cpu()]
 
