@@ -24,7 +24,9 @@ DATA_SRC=${GPU_DATA_SRC:-../shared/data/cifar10_train.npz}
 GROUP_MIB=${GPU_DATA_GROUP_MIB:-24}
 mkdir -p .gpu/wheels
 dirty=$(git status --porcelain --untracked-files=no -- bench)
-echo "$(git rev-parse HEAD)${dirty:++dirty}" > .gpu/commit
+commit=$(git rev-parse HEAD)
+[ "$(git branch --show-current)" = gpu-slim ] && commit=$(git rev-parse HEAD~1)  # scripts/gpu_tree.sh: main's commit
+echo "$commit${dirty:++dirty}" > .gpu/commit
 
 missing=$("$PY" - <<'PYEOF'
 import importlib.metadata as md
@@ -90,5 +92,5 @@ for group in .gpu/data/*/; do
   [ -d "$group" ] && echo "  data group ${group%/}: $(($(du -sb "$group" | cut -f1) >> 20)) MiB"
 done
 if [ $(((tracked + untracked + wheels) >> 20)) -ge 64 ]; then
-  echo "warning: the working tree alone is over the device's 64 MiB per call; no device call can start from it" >&2
+  echo "warning: the working tree alone is over the device's 64 MiB per call; no device call can start from it (scripts/gpu_tree.sh enter)" >&2
 fi
