@@ -9,7 +9,10 @@
 #      iteration, crop(32, pad 4) + flip, inputs in [0, 1] without normalisation; bf16 autocast, channels_last;
 #   2. then, while the budget lasts, pgdat_cnn_scratch and fgsmat_cnn_scratch: PGD-AT and FGSM-AT on the small
 #      cnn from scratch on standard_cnn's recipe (10 epochs, batch 256, cyclic LR 0.2), with pgdat_cnn's and
-#      fgsmat_cnn's attack settings (eps 8/255; PGD 3 steps of 0.0261; FGSM alpha 1.25 eps, zero init, GradAlign 0.2).
+#      fgsmat_cnn's attack settings (eps 8/255; PGD 3 steps of 0.0261; FGSM alpha 1.25 eps, zero init, GradAlign 0.2);
+#   3. then issue #14's small nets from scratch on the same recipe: ersm/isvs/normreg_cnn_scratch, the Top-GAP
+#      lambda sweep topgap_cnn_l1mean{30,10,100,3} and topgap_cnn_gap_control, and seeds 1 and 2 of standard_cnn
+#      and of topgap_cnn_l1mean$GPU_ZOO_SEED_LAMBDA (each ~20-40 s on an H200 by the same estimate).
 #
 # ESTIMATES (not measurements: no GPU has run this yet; scripts/gpu_preflight.py, the first thing this script runs,
 # prints the measured ones): PRN18 on CIFAR-10 in bf16 channels_last with resident data and no syncs takes on the
@@ -29,7 +32,8 @@
 # comes from `bench run` back on the CPU.
 #
 # What comes back: $OUT/<model>/card.yaml and its weights as float16 safetensors in parts of <= 15.5 MiB (3 files
-# per PRN18 model, 2 per cnn), and $OUT/gpu_zoo.log. A device call returns at most 8 files and 64 MiB, so a model
+# per PRN18 model), small models (a cnn's card and 3.4 MB of weights) appended to tar bundles $OUT/models-NN.tar of
+# <= 15.5 MiB (4 cnns each; unpack with `tar -xf models-NN.tar -C model_zoo`), and $OUT/gpu_zoo.log. A device call returns at most 8 files and 64 MiB, so a model
 # that would overflow this call's return waits, finished, for the next call (runs/gpu_zoo/delivered/ marks what
 # went back; GPU_ZOO_REDELIVER=1 sends everything finished again).
 #
@@ -41,6 +45,7 @@
 #   GPU_ZOO_LIMIT        train and evaluate on the first N images only (rehearsals)
 #   GPU_ZOO_TOPGAP_LAMBDA2  the larger Top-GAP lambda (default 30: the largest mean-lambda of #14's sweep that did not
 #                        diverge at once; 1000 and 10^4 became NaN in epoch 1)
+#   GPU_ZOO_SEED_LAMBDA  the Top-GAP lambda whose seeds 1 and 2 are trained (default 1)
 #   GPU_ZOO_ONLY         train only these models (space-separated names)
 #   GPU_ZOO_DATA         a folder with cifar10_train.npz (default: unpack .gpu/data)
 #   GPU_ZOO_PREFLIGHT    0 skips the ~20 s timing and sync check
@@ -68,6 +73,7 @@ BF16=$([ "$DEVICE" = cuda ] && echo --bf16 || echo --no-bf16)  # bf16 is slow on
 PART_MIB=15.5
 RETURN_FILES=8
 RETURN_BYTES=$((60 << 20))  # 64 MiB less a margin for the log
+BUNDLE_BYTES=$((31 << 19))  # 15.5 MiB per returned tar bundle of small models
 export RIBENCH_ZOO=$STATE/zoo PYTHONUNBUFFERED=1
 [ -f .gpu/commit ] && export RIBENCH_GIT_COMMIT=$(cat .gpu/commit)  # the copy here has no .git
 mkdir -p "$OUT" "$STATE/logs" "$STATE/delivered" "$RIBENCH_ZOO"
@@ -76,20 +82,41 @@ LOG=$OUT/gpu_zoo.log
 say() { echo "$(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 
-deliver() {  # copy a finished model into $OUT if this call's return still has room for it
+bundle_for() {  # the bundle tar in $OUT that still has room for BYTES more, or "" when none has
+  local bytes=$1 tarfile size
+  for tarfile in "$OUT"/models-*.tar; do
+    [ -f "$tarfile" ] || continue
+    size=$(stat -c %s "$tarfile")
+    if [ $((size + bytes + 65536)) -le $BUNDLE_BYTES ]; then echo "$tarfile"; return; fi
+  done
+}
+
+deliver() {  # send a finished model back in this call if its return still has room for it
+  # Small models (a cnn: card + 3.4 MB of float16 weights) go into shared tar bundles of <= 15.5 MiB, so that one
+  # call's 8 returned files carry many of them; a PRN18 goes as its card and weight parts.
   local name=$1 src=$RIBENCH_ZOO/$1
   [ -e "$STATE/delivered/$name" ] && return 0
-  local files bytes have_files have_bytes
+  local files bytes have_files have_bytes tarfile
   files=$(find "$src" -type f | wc -l)
   bytes=$(du -sb "$src" | cut -f1)
   have_files=$(find "$OUT" -type f | wc -l)
   have_bytes=$(du -sb "$OUT" | cut -f1)
-  if [ $((have_files + files)) -gt $RETURN_FILES ] || [ $((have_bytes + bytes)) -gt $RETURN_BYTES ]; then
-    say "$name: finished; its $files files wait for the next call (this call's return is full)"
+  if [ $((have_bytes + bytes)) -gt $RETURN_BYTES ]; then files=$((RETURN_FILES + 1)); fi
+  if [ "$bytes" -lt $((BUNDLE_BYTES - 65536)) ]; then
+    tarfile=$(bundle_for "$bytes")
+    if [ -n "$tarfile" ]; then files=0; else files=1; tarfile=$OUT/models-$(printf %02d "$have_files").tar; fi
+  fi
+  if [ $((have_files + files)) -gt $RETURN_FILES ]; then
+    say "$name: finished; it waits for the next call (this call's return is full)"
     return 0
   fi
-  mkdir -p "$OUT/$name" && cp "$src"/* "$OUT/$name/" && touch "$STATE/delivered/$name"
-  say "$name: delivered ($files files, $((bytes >> 20)) MiB): $(grep -A1 '^clean_accuracy' "$src/card.yaml" | tail -1 | xargs)"
+  if [ -n "${tarfile:-}" ]; then
+    tar -C "$RIBENCH_ZOO" -rf "$tarfile" "$name"
+  else
+    mkdir -p "$OUT/$name" && cp "$src"/* "$OUT/$name/"
+  fi
+  touch "$STATE/delivered/$name"
+  say "$name: delivered${tarfile:+ in $(basename "$tarfile")} ($((bytes >> 10)) KiB): $(grep -A1 '^clean_accuracy' "$src/card.yaml" | tail -1 | xargs)"
 }
 
 train() {  # train NAME [bench train options]: skip what is done, respect the budget, deliver at once
@@ -143,4 +170,20 @@ train topgap_prn18 "${TOPGAP[@]}" --lambda-l1 1 "${PRN18[@]}"
 train "topgap_prn18_l1mean$LAMBDA2" "${TOPGAP[@]}" --lambda-l1 "$LAMBDA2" "${PRN18[@]}"
 train pgdat_cnn_scratch --method pgd_at --hp steps=3 --hp alpha=0.026143790849673203 "${CNN[@]}"
 train fgsmat_cnn_scratch --method fgsm_at "${CNN[@]}"
+# 3. Issue #14's small nets from scratch on standard_cnn's recipe: ERSM, ISVS and NormReg-AT with their zoo
+#    fine-tunes' method settings; the Top-GAP lambda sweep (k = 64 of 16x16, FPN 128; the GAP control k = 256);
+#    the seeds of standard_cnn and of the Top-GAP setting GPU_ZOO_SEED_LAMBDA (default 1: topgap_cnn's).
+train ersm_cnn_scratch --method ersm "${CNN[@]}" --arch cnn_ersm
+train isvs_cnn_scratch --method isvs "${CNN[@]}" --arch cnn_isvs
+train normreg_cnn_scratch --method normreg_at "${CNN[@]}"
+SMALL_TOPGAP=(--method topgap --fpn-channels 128 --l1-reduction mean --abort-below 0.15 "${CNN[@]}")
+for lam in 30 10 100 3; do
+  train "topgap_cnn_l1mean$lam" "${SMALL_TOPGAP[@]}" --k 64 --lambda-l1 "$lam"
+done
+train topgap_cnn_gap_control "${SMALL_TOPGAP[@]}" --k 256 --lambda-l1 1
+SEED_LAMBDA=${GPU_ZOO_SEED_LAMBDA:-1}
+for seed in 1 2; do
+  train "standard_cnn_s$seed" --method standard "${CNN[@]}" --seed "$seed"
+  train "topgap_cnn_l1mean${SEED_LAMBDA}_s$seed" "${SMALL_TOPGAP[@]}" --k 64 --lambda-l1 "$SEED_LAMBDA" --seed "$seed"
+done
 say "gpu_zoo: done after $(($(date +%s) - START)) s; in \$OUT: $(cd "$OUT" && find . -type f | sort | tr '\n' ' ')"
