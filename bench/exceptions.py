@@ -61,4 +61,10 @@ class ReportError(RIBenchError, ValueError):
 
 
 class TrainingCollapsed(RIBenchError, RuntimeError):
-    """Training stopped early: a non-finite loss, or accuracy below ``--abort-below``."""
+    """Training stopped early: a non-finite loss (``kind="diverged"``), or accuracy below ``--abort-below``
+    (``kind="collapsed"``); ``where`` says when (epoch, step, learning rate) for the zoo's failure record."""
+
+    def __init__(self, message: str, kind: str = "diverged", where: dict | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.where = where or {}

@@ -29,6 +29,7 @@ from bench.data import ImageDataset, load_dataset
 from bench.exceptions import TrainingCollapsed
 from bench.methods import METHODS
 from bench.models.classifier import Classifier, build_classifier
+from bench.models.failures import forget_failure, record_failure
 from bench.models.weights import round_trip
 from bench.models.zoo import save_model, zoo_root
 from bench.provenance import git_commit, machine, utc_now
@@ -262,11 +263,32 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
     ckpt = _checkpoint_path(cfg)
     start_epoch, wall, history = _load_checkpoint(ckpt, model, opt) if resume and ckpt.exists() else (0, 0.0, [])
     resident = ResidentData.of(train_data, device)
-    steps_per_epoch = math.ceil(len(resident) / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(cfg.seed)
     pad = max(4, train_data.images.shape[1] // 8)
     torch.backends.cudnn.benchmark = device.type == "cuda"  # fixed shapes: pick the fastest conv kernels once
+    try:
+        wall = _run_epochs(model, method, opt, resident, cfg, start_epoch, wall, history, generator, pad, ckpt)
+    except TrainingCollapsed as stopped:
+        record_failure(_card(cfg, method, model, None, test_data, wall, hparams), stopped, history)
+        raise
+    forget_failure(cfg.name)
+    if cfg.weights_dtype != "float32":
+        round_trip(model, cfg.weights_dtype)  # the card's accuracy is that of the weights as stored
+    accuracy = evaluate_accuracy(model, test_data, device=device)
+    print(f"{cfg.name}: clean accuracy {accuracy:.4f} on {cfg.dataset} {test_data.split} (n={len(test_data)})")
+    card = _card(cfg, method, model, accuracy, test_data, wall, hparams)
+    card["history"] = history
+    if cfg.init_from:
+        card["initialized_from"] = {"model": cfg.init_from, "parts": initialized}
+    part_bytes = int(cfg.max_part_mib * (1 << 20)) if cfg.max_part_mib else None
+    return save_model(model, card, zoo_root() / cfg.name, weights_dtype=cfg.weights_dtype, max_part_bytes=part_bytes)
+
+
+def _run_epochs(model, method, opt, resident, cfg, start_epoch, wall, history, generator, pad, ckpt) -> float:
+    """Train the remaining epochs with a checkpoint after each; return the total wall time in seconds."""
+    device = next(model.parameters()).device
+    steps_per_epoch = math.ceil(len(resident) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
     for epoch in range(start_epoch, cfg.epochs):
         generator.manual_seed(cfg.seed * 1000 + epoch)  # resume-stable shuffling/augmentation
         offsets = Offsets.draw(len(resident), pad, generator).to(device)
@@ -286,18 +308,11 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
         if epoch >= 1 and stats["train_accuracy"] < cfg.abort_below:
             raise TrainingCollapsed(
                 f"{cfg.name}: training accuracy {stats['train_accuracy']:.3f} after epoch {epoch + 1} is below "
-                f"--abort-below {cfg.abort_below}; stopped (checkpoint kept in {ckpt})"
+                f"--abort-below {cfg.abort_below}; stopped (checkpoint kept in {ckpt})",
+                kind="collapsed",
+                where={"epoch": epoch + 1, "train_accuracy": stats["train_accuracy"]},
             )
-    if cfg.weights_dtype != "float32":
-        round_trip(model, cfg.weights_dtype)  # the card's accuracy is that of the weights as stored
-    accuracy = evaluate_accuracy(model, test_data, device=device)
-    print(f"{cfg.name}: clean accuracy {accuracy:.4f} on {cfg.dataset} {test_data.split} (n={len(test_data)})")
-    card = _card(cfg, method, model, accuracy, test_data, wall, hparams)
-    card["history"] = history
-    if cfg.init_from:
-        card["initialized_from"] = {"model": cfg.init_from, "parts": initialized}
-    part_bytes = int(cfg.max_part_mib * (1 << 20)) if cfg.max_part_mib else None
-    return save_model(model, card, zoo_root() / cfg.name, weights_dtype=cfg.weights_dtype, max_part_bytes=part_bytes)
+    return wall
 
 
 def first_images(data: ImageDataset, limit: int | None) -> ImageDataset:
@@ -361,9 +376,11 @@ def _train_epoch(model, method, opt, data, offsets, cfg, epoch, steps_per_epoch,
         with autocast(cfg.bf16, device.type):
             loss, logits = method.loss(model, x, y)
         if each_step and not torch.isfinite(loss.detach()):
+            lr = opt.param_groups[0]["lr"]
             raise TrainingCollapsed(
                 f"{cfg.name}: the loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1} "
-                f"(lr {opt.param_groups[0]['lr']:.2e}); stopped, no zoo entry written"
+                f"(lr {lr:.2e}); stopped, no zoo entry written",
+                where={"epoch": epoch + 1, "step": i + 1, "lr": float(f"{lr:.3g}")},
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -381,12 +398,26 @@ def _train_epoch(model, method, opt, data, offsets, cfg, epoch, steps_per_epoch,
     if n_bad:
         raise TrainingCollapsed(
             f"{cfg.name}: the loss was non-finite in {n_bad} of the {steps_per_epoch} steps of epoch {epoch + 1} "
-            f"(on {device.type} it is read once per epoch); stopped, no zoo entry written"
+            f"(on {device.type} it is read once per epoch); stopped, no zoo entry written",
+            where={"epoch": epoch + 1, "nonfinite_steps": n_bad},
         )
     return {
         "seconds": round(seconds, 1),
         "train_loss": round(loss_total / len(data), 4),
         "train_accuracy": round(n_correct / len(data), 4),
+    }
+
+
+def _clean_accuracy(accuracy: float | None, cfg: TrainConfig, test_data: ImageDataset) -> dict:
+    if accuracy is None:  # a run that stopped early has none
+        return {}
+    return {
+        "clean_accuracy": {
+            "value": round(accuracy, 4),
+            "dataset": cfg.dataset,
+            "split": test_data.split,
+            "n": len(test_data),
+        }
     }
 
 
@@ -421,11 +452,6 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         "package_version": bench.__version__,
         "git_commit": git_commit(),
         "trained_at": utc_now(),
-        "clean_accuracy": {
-            "value": round(accuracy, 4),
-            "dataset": cfg.dataset,
-            "split": test_data.split,
-            "n": len(test_data),
-        },
+        **_clean_accuracy(accuracy, cfg, test_data),
         "license": "MIT (weights); data license per dataset card",
     }

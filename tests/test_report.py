@@ -671,3 +671,49 @@ def test_rebuilding_twice_gives_identical_files(synthetic, tmp_path):
         "cifar10-diagnostics.html",
     }
     assert (out / f"{ADV}.csv").read_text() != "edited by hand\n"
+
+
+def test_lambda_sweep_shows_trained_values_and_where_the_others_stopped(synthetic, tmp_path):
+    results, zoo = synthetic
+    store = ResultsStore(results)
+    head = {"k": 64, "num_maps": 2, "fpn_channels": 128}
+    scratch = {"epochs": 10, "hyperparameters": {"init_from": None, "seed": 0, "l1_reduction": "mean"}}
+    for name, lam, correct in (("topgap_cnn", 1.0, 180), ("topgap_cnn_l1mean30", 30.0, 150)):
+        card = {**scratch, "hyperparameters": {**scratch["hyperparameters"], "lambda_l1": lam}}
+        write_card(zoo, name, "topgap", head_kwargs=head, **card)
+        write_unit(store, name, ADV, "clean", {}, clean_examples((0, correct)))
+    fine_tuned = {"epochs": 2, "hyperparameters": {"init_from": "standard_cnn", "lambda_l1": 3.0}}
+    write_card(zoo, "topgap_cnn_k64", "topgap", head_kwargs=head, **fine_tuned)  # never a sweep row
+    write_unit(store, "topgap_cnn_k64", ADV, "clean", {}, clean_examples((0, 190)))
+    recompute(results)
+    failed = {
+        "name": "topgap_cnn_l1mean100",
+        "method": "topgap",
+        "arch": "cnn",
+        "dataset": "cifar10",
+        "head_kwargs": head,
+        "epochs": 10,
+        "hyperparameters": {**scratch["hyperparameters"], "lambda_l1": 100.0},
+        "training_command": "bench train --name topgap_cnn_l1mean100 --lambda-l1 100",
+        "status": "diverged",
+        "stopped": {"epoch": 1, "step": 29, "lr": 0.00714},
+    }
+    (zoo / "_failed").mkdir()
+    (zoo / "_failed" / "topgap_cnn_l1mean100.yaml").write_text(yaml.safe_dump(failed))
+    write_tables("ribench", results, tmp_path / "tables", zoo)
+    lines = (tmp_path / "tables" / "ribench" / "lambda-sweep.md").read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| Top-GAP k=64 |")]
+    assert [r.split(" | ")[1] for r in rows] == ["1.0", "30.0", "100.0"]  # ordered by λ; the fine-tune is absent
+    assert rows[0].split(" | ")[2] == "0.900 [0.851, 0.934]" and "topgap_cnn (k=64" in rows[0]
+    assert rows[1].split(" | ")[2] == "0.750 [0.686, 0.805]"
+    assert "topgap_cnn_l1mean100: not trained, diverged at epoch 1, step 29 (lr 7.14e-03)" in rows[2]
+    assert "`bench train --name topgap_cnn_l1mean100 --lambda-l1 100`" in rows[2] and " – |" in rows[2]
+    cards = read_cards(zoo)
+    rows, _ = current_rows(ResultsStore(results).read(), cards)
+    data = figs.lambda_sweep_data(figs.FigureInputs(rows, cards, zoo, None))
+    clean = data[data["metric"] == "Clean"].set_index("lambda")
+    assert clean["value"].get(1.0) == pytest.approx(0.9) and clean["value"].get(30.0) == pytest.approx(0.75)
+    assert clean["stopped"].to_dict() == {1.0: False, 30.0: False, 100.0: True}
+    assert set(data["metric"]) == {"Clean", "FGSM", "PGD-20", "PGD-50", "Square-1000", "AutoAttack"}
+    outcome = figs.write_figures(results, tmp_path / "figures", zoo, only=["lambda_sweep"])[0]
+    assert outcome.skipped == "" and sorted(p.suffix for p in outcome.paths) == [".png", ".svg"]

@@ -3,6 +3,7 @@ import pytest
 import torch
 import yaml
 
+from bench.models.failures import read_failures, stopped_text
 from bench.models.zoo import load_model, verify_model
 from bench.train import TrainConfig, augment, augment_batch, crop, cyclic_lr, train
 
@@ -73,6 +74,12 @@ def test_train_records_history_and_stops_a_collapsed_run(tiny_cifar_root, tmp_pa
     with pytest.raises(TrainingCollapsed, match="after epoch 2"):
         train(collapsed, {})
     assert not (tmp_path / "zoo" / "t_dead").exists()
+    record = read_failures(tmp_path / "zoo")["t_dead"]
+    assert record["status"] == "collapsed" and record["stopped"]["epoch"] == 2
+    assert [h["epoch"] for h in record["history"]] == [1, 2] and "clean_accuracy" not in record
+    finished = TrainConfig(name="t_dead", epochs=1, data_root=str(tiny_cifar_root), **base)
+    train(finished, {}, resume=False)
+    assert "t_dead" not in read_failures(tmp_path / "zoo")  # the run of that name has now finished
 
 
 def test_a_diverging_loss_stops_at_once_and_writes_nothing(tiny_cifar_root, tmp_path, monkeypatch):
@@ -86,6 +93,10 @@ def test_a_diverging_loss_stops_at_once_and_writes_nothing(tiny_cifar_root, tmp_
     with pytest.raises(TrainingCollapsed, match="epoch 1, step 1"):
         train(cfg, {"k": 8, "num_maps": 2, "fpn_channels": 8, "lambda_l1": float("inf")})
     assert not (tmp_path / "zoo" / "t_inf").exists()
+    record = read_failures(tmp_path / "zoo")["t_inf"]
+    assert record["status"] == "diverged" and record["stopped"]["step"] == 1 and record["stopped"]["epoch"] == 1
+    assert record["hyperparameters"]["lambda_l1"] == float("inf") and record["head_kwargs"]["k"] == 8
+    assert stopped_text(record).startswith("diverged at epoch 1, step 1 (lr ")
 
 
 def _loop_crop(padded, dy, dx, h, w):

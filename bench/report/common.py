@@ -67,11 +67,21 @@ def dotted_get(mapping: dict[str, Any], dotted: str) -> Any:
 
 
 def mapping_matches(mapping: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Every (dotted) key of ``wanted`` is present in ``mapping`` with an equal value (lists mean any-of)."""
+    """Every (dotted) key of ``wanted`` is present in ``mapping`` with an equal value (lists mean any-of; a wanted
+    ``None`` matches a key that is absent or null, e.g. ``hyperparameters.init_from: null`` = trained from scratch).
+
+    Example:
+        >>> mapping_matches({"a": {"b": 2}}, {"a.b": [1, 2], "c": None})
+        True
+    """
     for key, want in wanted.items():
         have = dotted_get(mapping, key)
         options = want if isinstance(want, list) else [want]
-        if have is None or not any(values_equal(have, option) for option in options):
+        if have is None:
+            if None in options:
+                continue
+            return False
+        if not any(option is not None and values_equal(have, option) for option in options):
             return False
     return True
 

@@ -5,6 +5,8 @@
 * ``deletion_curves``: accuracy along deletion / insertion curves (deletion plugin), one panel per model.
 * ``robust_vs_steps`` / ``robust_vs_eps``: PGD robust accuracy vs steps and vs epsilon, from pgd rows and the
   diagnostics plugin's rows.
+* ``lambda_sweep``: accuracy (clean, FGSM, PGD-20/50, Square-1000, AutoAttack) vs the Top-GAP ℓ1 weight λ on the
+  small CNN, drawn from the ``lambda-sweep`` table (one source for both); diverged values marked with ×.
 * ``cam_grid_pets3``: example pets3 test images with the object mask outline, the standard model's Grad-CAM
   and the Top-GAP model's own CAM (computed from the zoo weights; deterministic on CPU).
 
@@ -33,6 +35,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from bench.models.failures import read_failures  # noqa: E402
 from bench.report.common import (  # noqa: E402
     ReportError,
     cam_positions,
@@ -41,6 +44,7 @@ from bench.report.common import (  # noqa: E402
     read_cards,
     sorted_rows,
 )
+from bench.report.tables import SPEC_DIR, build_table, load_spec  # noqa: E402
 from bench.results import ResultsStore  # noqa: E402
 
 SVG_SALT = "ribench"
@@ -529,12 +533,81 @@ def draw_cam_grid(grid: dict[str, Any]) -> plt.Figure:
 
 # ----------------------------------------------------------------------------------------- entry point
 
+# ----------------------------------------------------------------------------------------- lambda sweep
+
+SWEEP_SPEC = "ribench-lambda-sweep.yaml"
+SWEEP_SERIES = {"Top-GAP k=64": "o-", "GAP control k=256": "s"}  # row label -> marker (a line for the sweep)
+
+
+def lambda_sweep_data(inputs: FigureInputs) -> pd.DataFrame:
+    """One record per (row of the λ-sweep table, accuracy column): the table is the one source of the numbers."""
+    table = build_table(load_spec(SPEC_DIR / SWEEP_SPEC), inputs.rows, inputs.cards, read_failures(inputs.zoo))
+    metrics = [(str(m["label"]), "accuracy" in str(m["metric"])) for m in table.spec["metrics"]]
+    records = []
+    rows = zip(table.row_labels, table.filters, table.cells, table.models, strict=True)
+    for cells, card_filter, line, models in rows:
+        lam = card_filter.get("hyperparameters.lambda_l1")
+        if cells[0] not in SWEEP_SERIES or lam is None:
+            continue
+        for (label, is_accuracy), cell in zip(metrics, line, strict=True):
+            if not is_accuracy:
+                continue
+            records.append(
+                {
+                    "series": cells[0],
+                    "lambda": float(lam),
+                    "metric": label,
+                    "value": np.nan if cell.ours is None else cell.ours,
+                    "low": np.nan if cell.low is None else cell.low,
+                    "high": np.nan if cell.high is None else cell.high,
+                    "stopped": "not trained" in models,
+                }
+            )
+    return pd.DataFrame(records, columns=["series", "lambda", "metric", "value", "low", "high", "stopped"])
+
+
+def figure_lambda_sweep(inputs: FigureInputs) -> plt.Figure:
+    data = lambda_sweep_data(inputs)
+    trained = data[~data["stopped"] & data["value"].notna()]
+    if trained.empty:
+        raise SkipFigure("no Top-GAP cnn trained from scratch on standard_cnn's recipe has clean or attack rows yet")
+    metrics = list(dict.fromkeys(data["metric"]))
+    palette = dict(zip(metrics, sns.color_palette(n_colors=len(metrics)), strict=True))
+    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    for (series, metric), group in trained.groupby(["series", "metric"], sort=True):
+        group = group.sort_values("lambda")
+        below, above = (group["value"] - group["low"]).clip(lower=0), (group["high"] - group["value"]).clip(lower=0)
+        ax.errorbar(
+            group["lambda"],
+            group["value"],
+            yerr=[below.fillna(0), above.fillna(0)],
+            fmt=SWEEP_SERIES[series],
+            color=palette[metric],
+            capsize=2,
+            lw=1,
+            ms=4,
+            mfc="white" if series != "Top-GAP k=64" else palette[metric],
+            label=metric if series == "Top-GAP k=64" else f"{metric} ({series})",
+        )
+    for lam in sorted(data.loc[data["stopped"], "lambda"].unique()):
+        ax.plot([lam], [0.0], marker="x", color="black", ms=7, ls="none")
+        ax.annotate("diverged", (lam, 0.0), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.0)
+    ax.set_xlabel("λ (ℓ1 weight, mean reduction; sum-λ = λ / 2560)")
+    ax.set_ylabel("accuracy on CIFAR-10 test ↑, 95% intervals")
+    ax.set_title("Top-GAP λ sweep, small CNN from scratch (L∞ ε = 8/255; hollow: GAP control)")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
 FIGURES: dict[str, Callable[[FigureInputs], plt.Figure]] = {
     "cam_l1_vs_k": figure_cam_l1_vs_k,
     "deletion_curves": figure_deletion_curves,
     "robust_vs_steps": figure_robust_vs_steps,
     "robust_vs_eps": figure_robust_vs_eps,
     "cam_grid_pets3": figure_cam_grid,
+    "lambda_sweep": figure_lambda_sweep,
 }
 
 

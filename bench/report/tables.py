@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from bench.models.failures import read_failures, stopped_text
 from bench.report.common import (
     MISSING,
     ReportError,
@@ -130,6 +131,7 @@ class Table:
     sources: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)  # per row: our models and their training budgets
     setup: list[str] = field(default_factory=list)  # where our setup differs from the paper's
+    filters: list[dict[str, Any]] = field(default_factory=list)  # per row: the card filter that selected it
 
 
 # ----------------------------------------------------------------------------------------- specs
@@ -272,16 +274,22 @@ def _cell(frame: pd.DataFrame, model: str | None, paper: Any, candidates: int) -
     return TableCell(float(row["value"]), paper, source, low, high)
 
 
-def _expand_rows(spec_row: dict[str, Any], methods: list[dict], cards: dict[str, dict]) -> list[tuple[list[str], dict]]:
-    """The row itself, or with ``expand``: one row per value of that card field among the models it could show."""
+def _matches_row(card: dict[str, Any], card_filter: dict[str, Any], methods: list[dict]) -> bool:
+    return any(mapping_matches(card, {**card_filter, **(m.get("card") or {})}) for m in methods)
+
+
+def _expand_rows(
+    spec_row: dict[str, Any], methods: list[dict], cards: dict[str, dict], failures: dict[str, dict] | None = None
+) -> list[tuple[list[str], dict]]:
+    """The row itself, or with ``expand``: one row per value of that card field among the models it could show,
+    and among the runs that stopped before the end of their recipe (``failures``: they show where they stopped)."""
     cells = [str(c) for c in spec_row.get("cells", [])]
     card_filter = spec_row.get("card") or {}
     key = spec_row.get("expand")
     if not key:
         return [(cells, card_filter)]
-    shown = [
-        c for c in cards.values() if any(mapping_matches(c, {**card_filter, **(m.get("card") or {})}) for m in methods)
-    ]
+    candidates = [*cards.values(), *(failures or {}).values()]
+    shown = [c for c in candidates if _matches_row(c, card_filter, methods)]
     values = sorted({dotted_get(c, key) for c in shown} - {None}, key=lambda v: (str(type(v)), v))
     rows = []
     for v in values:
@@ -305,14 +313,31 @@ def _method_models(cards: dict, card_filter: dict, method: dict, spec_row: dict)
     )
 
 
-def build_table(spec: dict[str, Any], rows: pd.DataFrame, cards: dict[str, dict]) -> Table:
+def _failure_note(failures: dict[str, dict], card_filter: dict[str, Any], methods: list[dict]) -> str:
+    """Where the runs a row would show stopped, with their commands ('' when none did)."""
+    stopped = [r for r in failures.values() if _matches_row(r, card_filter, methods)]
+    return "; ".join(
+        f"{r.get('name')}: not trained, {stopped_text(r)} (`{r.get('training_command', '')}`)" for r in stopped
+    )
+
+
+def build_table(
+    spec: dict[str, Any], rows: pd.DataFrame, cards: dict[str, dict], failures: dict[str, dict] | None = None
+) -> Table:
+    """Fill a table spec from current tidy rows, model cards and, for expanded rows, the runs that stopped early.
+
+    Example:
+        >>> table = build_table(load_spec(SPEC_DIR / "topgap-table3.yaml"), pd.DataFrame(), {})
+        >>> len(table.row_labels) > 0
+        True
+    """
     choose, default_better = spec.get("choose", "best"), spec.get("better", "higher")
     table = Table(spec, [], [])
     groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
     betters = [m.get("better", default_better) for m in spec["metrics"]]
     n_methods = len(spec["methods"])
     for spec_row in spec["rows"]:
-        for cells, card_filter in _expand_rows(spec_row, spec["methods"], cards):
+        for cells, card_filter in _expand_rows(spec_row, spec["methods"], cards, failures):
             line: list[TableCell | None] = [None] * (len(groups) * n_methods)
             described = []
             for m_index, method in enumerate(spec["methods"]):
@@ -344,8 +369,10 @@ def build_table(spec: dict[str, Any], rows: pd.DataFrame, cards: dict[str, dict]
                     prefix = f"{method['label']}: " if n_methods > 1 else ""
                     described.append(f"{prefix}{chosen} ({model_budget(cards[chosen])})")
             table.row_labels.append(cells)
+            table.filters.append(card_filter)
             table.cells.append([c for c in line if c is not None])
-            table.models.append("; ".join(described) or MISSING)
+            note = "" if described else _failure_note(failures or {}, card_filter, spec["methods"])
+            table.models.append("; ".join(described) or note or MISSING)
     table.setup = _setup_differences(spec, table, cards)
     return table
 
@@ -542,12 +569,12 @@ def write_tables(
 ) -> list[Path]:
     """Render every spec of ``family`` to ``<out_dir>/<family>/<name>.md`` and ``.tex`` plus a README index."""
     specs = load_specs(family, spec_dir)
-    cards = read_cards(zoo)
+    cards, failures = read_cards(zoo), read_failures(zoo)
     rows, _ = current_rows(ResultsStore(results).read(), cards)
     folder = Path(out_dir) / family
     written, index = [], [f"# {family} tables regenerated from results/", ""]
     for spec in specs:
-        table = build_table(spec, rows, cards)
+        table = build_table(spec, rows, cards, failures)
         written.append(write_text(folder / f"{spec['name']}.md", render_markdown(table)))
         written.append(write_text(folder / f"{spec['name']}.tex", render_latex(table)))
         filled = sum(c.ours is not None for line in table.cells for c in line)
