@@ -229,23 +229,38 @@ def _same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6)
 
 
-def rank_ranges(values: list[float], lows: list[float], highs: list[float], higher_better: bool = True) -> list[tuple]:
+def rank_ranges(
+    values: list[float],
+    lows: list[float],
+    highs: list[float],
+    higher_better: bool = True,
+    margins: list[float] | None = None,
+) -> list[tuple]:
     """Ranks that the 95% intervals allow: (best, worst) rank per entry, 1-based.
 
     An entry ranks behind another only when the two intervals do not overlap; entries whose intervals overlap share
-    a rank range (shown as "4–12"). A NaN bound counts as the point value.
+    a rank range (shown as "4–12"). A NaN bound counts as the point value. ``margins`` (e.g. the spread of an
+    entry's training seeds; 0 or NaN: none) adds ties: two entries whose values differ by no more than the larger
+    of their two margins share a rank range too.
 
     Example:
         >>> rank_ranges([0.9, 0.5, 0.48], [0.85, 0.4, 0.38], [0.95, 0.6, 0.58])
         [(1, 1), (2, 3), (2, 3)]
+        >>> rank_ranges([0.9, 0.5, 0.48], [0.85, 0.4, 0.38], [0.95, 0.6, 0.58], margins=[0.45, 0.0, 0.0])
+        [(1, 3), (1, 3), (1, 3)]
     """
     sign = 1.0 if higher_better else -1.0
     lo = [sign * (v if math.isnan(a) else a) for v, a in zip(values, lows if sign > 0 else highs, strict=True)]
     hi = [sign * (v if math.isnan(b) else b) for v, b in zip(values, highs if sign > 0 else lows, strict=True)]
+    margin = [0.0 if m is None or math.isnan(m) else m for m in (margins or [0.0] * len(values))]
+
+    def apart(i: int, j: int) -> bool:
+        return abs(values[i] - values[j]) > max(margin[i], margin[j]) + 1e-12
+
     out = []
     for i in range(len(values)):
-        better = sum(lo[j] > hi[i] for j in range(len(values)) if j != i)
-        worse = sum(hi[j] < lo[i] for j in range(len(values)) if j != i)
+        better = sum(lo[j] > hi[i] and apart(i, j) for j in range(len(values)) if j != i)
+        worse = sum(hi[j] < lo[i] and apart(i, j) for j in range(len(values)) if j != i)
         out.append((1 + better, len(values) - worse))
     return out
 

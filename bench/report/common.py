@@ -11,6 +11,8 @@ import functools
 import json
 import math
 import os
+import statistics
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -260,3 +262,139 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
     return "\n".join([line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- seed groups
+
+# Card fields that record where, when and how fast a model was trained, or what it scored, not how: two seeds of
+# one recipe differ in these. ``precision`` is not among them (bf16-autocast or fp32 training is part of the recipe).
+PROVENANCE_FIELDS = frozenset(
+    {
+        "name",
+        "seed",
+        "git_commit",
+        "package_version",
+        "trained_at",
+        "wall_seconds",
+        "sha256",
+        "weights",
+        "license",
+        "clean_accuracy",
+        "machine",
+        "device",
+        "gpu",
+        "history",
+        "training_history",
+        "training_command",
+        "_card_path",
+    }
+)
+# Hyperparameters that do not change the recipe: the seed itself, the run's name and where the data lay on disk.
+SEED_FREE_HYPERPARAMETERS = frozenset({"seed", "name", "data_root"})
+
+
+def training_seed(card: dict[str, Any]) -> int | None:
+    """The card's training seed (top-level ``seed``, else ``hyperparameters.seed``); None when it has none."""
+    seed = card.get("seed", (card.get("hyperparameters") or {}).get("seed"))
+    return None if seed is None else int(seed)
+
+
+def _start_model(card: dict[str, Any]) -> str | None:
+    return (card.get("initialized_from") or {}).get("model") or (card.get("hyperparameters") or {}).get("init_from")
+
+
+def recipe(card: dict[str, Any], group_of: dict[str, str] | None = None) -> str:
+    """The card's training recipe as canonical JSON: every field but provenance, the seed and the name.
+
+    A fine-tuned model's start model is named by its seed group (``group_of``: model -> group) when it has one, so
+    that seed s of a fine-tuned recipe may start from seed s of its start model.
+
+    Example:
+        >>> recipe({"name": "a", "seed": 1, "method": "standard", "hyperparameters": {"seed": 1, "lr": 0.1}})
+        '{"hyperparameters": {"lr": 0.1}, "method": "standard"}'
+    """
+    group_of = group_of or {}
+    kept = {k: v for k, v in card.items() if k not in PROVENANCE_FIELDS}
+    hyper = {k: v for k, v in (card.get("hyperparameters") or {}).items() if k not in SEED_FREE_HYPERPARAMETERS}
+    if "hyperparameters" in card:
+        kept["hyperparameters"] = hyper
+    start = _start_model(card)
+    if start and isinstance(kept.get("initialized_from"), dict):
+        kept["initialized_from"] = {**kept["initialized_from"], "model": group_of.get(start, start)}
+    if start and hyper.get("init_from"):
+        hyper["init_from"] = group_of.get(start, start)
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
+def _group_once(cards: dict[str, dict[str, Any]], group_of: dict[str, str]) -> dict[str, list[str]]:
+    buckets: dict[str, list[str]] = {}
+    for name in sorted(cards):
+        buckets.setdefault(recipe(cards[name], group_of), []).append(name)
+    groups = {}
+    for members in buckets.values():
+        seeds = {training_seed(cards[m]) for m in members}
+        if len(members) >= 2 and len(seeds - {None}) >= 2:
+            ordered = sorted(members, key=lambda m: (training_seed(cards[m]) is None, training_seed(cards[m]) or 0, m))
+            groups[ordered[0]] = ordered
+    return dict(sorted(groups.items()))
+
+
+def seed_groups(cards: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Models that are seeds of one training recipe, by group name (its lowest-seed member), members by seed.
+
+    Derived from the cards, never declared: cards that agree on every field except provenance
+    (``PROVENANCE_FIELDS``: commit, date, wall time, sha256, clean accuracy, machine, training command, ...), the
+    seed, the name and the data folder form one group (method, arch, dataset, head, head_kwargs, arch_config,
+    precision, epochs and every other hyperparameter must be equal; a start model counts by its own seed group).
+    A group needs at least two members with different seeds.
+
+    Example:
+        >>> base = {"method": "standard", "arch": "cnn", "hyperparameters": {"lr": 0.2}}
+        >>> cards = {"m": {**base, "seed": 0}, "m_s1": {**base, "seed": 1, "git_commit": "abc"},
+        ...          "m_lr": {**base, "seed": 1, "hyperparameters": {"lr": 0.1}}}
+        >>> seed_groups(cards)
+        {'m': ['m', 'm_s1']}
+    """
+    group_of: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    for _ in range(len(cards) + 1):  # until the start models' groups stop changing (fine-tuned from a seed group)
+        groups = _group_once(cards, group_of)
+        found = {m: g for g, members in groups.items() for m in members}
+        if found == group_of:
+            break
+        group_of = found
+    return groups
+
+
+@dataclass(frozen=True)
+class SeedStats:
+    """A headline over the seeds of one group measured alike: mean, sample SD, min, max and spread = max − min."""
+
+    group: str
+    members: tuple[str, ...]
+    seeds: tuple[int | None, ...]
+    values: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def sd(self) -> float:
+        return statistics.stdev(self.values) if self.n >= 2 else math.nan
+
+    @property
+    def low(self) -> float:
+        return min(self.values)
+
+    @property
+    def high(self) -> float:
+        return max(self.values)
+
+    @property
+    def spread(self) -> float:
+        return self.high - self.low

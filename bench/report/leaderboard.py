@@ -12,8 +12,11 @@ Each page ranks by its own headline, and says which:
   after the complete entries;
 * any other suite: the headline metric of its first plugin that can rank a suite, in that metric's direction.
 
-Entries whose intervals overlap share a rank range ("4–12"). What a column means, its unit and which direction is
-better come from the plugins (``MetricInfo``); nothing here knows a plugin by its name.
+Entries whose intervals overlap share a rank range ("4–12"). Where seeds of one training recipe are on a board
+(``bench.report.common.seed_groups``), each member shows the seeds' mean ± sample SD and min–max of the headline,
+and two entries whose headlines differ by no more than the seed spread (max − min) of either one's group also share
+a rank range. What a column means, its unit and which direction is better come from the plugins (``MetricInfo``);
+nothing here knows a plugin by its name.
 """
 
 from __future__ import annotations
@@ -35,14 +38,17 @@ from bench.plugins.base import MetricInfo
 from bench.report.common import (
     MISSING,
     ReportError,
+    SeedStats,
     current_rows,
     format_number,
     is_missing,
     markdown_table,
     read_cards,
+    seed_groups,
     setting_label,
     short_commit,
     sorted_rows,
+    training_seed,
     varying_params,
     write_text,
 )
@@ -56,6 +62,12 @@ FALLBACK_METRICS = 3  # columns shown for a plugin that does not describe its me
 INTERVAL_NOTE = (
     "Brackets: 95% intervals from the per-example outcomes (Wilson for proportions, a bootstrap over images for "
     "means). A dash (–) means not measured."
+)
+SEED_RULE = (
+    "Training seeds: models whose cards differ only in seed, name and provenance are seeds of one recipe; each shows "
+    "the seeds' mean ± sample SD of the headline, their min–max and how many seeds, over the seeds measured on the "
+    "same data, n, precision and evaluation seed. Two entries whose headlines differ by no more than the seed spread "
+    "(max − min) of either one's group are ties too, even when their 95% intervals do not overlap."
 )
 SORT_HINT = "Click a column header to sort; hover a number for its n, precision, seed, date, commit and interval."
 FIGURE_EXTENSION = ".svg"
@@ -118,6 +130,7 @@ class Cell:
     ci_csv: tuple[str, str] = ("", "")
     badge: str = ""  # shown before the text, e.g. "incomplete: no Square-5000"
     classes: tuple[str, ...] = ()
+    csv_extra: tuple[str, ...] = ()  # the CSV values of a column with ``csv_headers``
 
     @property
     def full_text(self) -> str:
@@ -132,6 +145,7 @@ class Column:
     numeric: bool = True
     interval: bool = False  # CSV gets '<header> ci_low' and '<header> ci_high' beside it
     group_start: bool = False  # first column of a plugin's group
+    csv_headers: tuple[str, ...] = ()  # CSV: these columns (values from ``Cell.csv_extra``) instead of the header
 
 
 @dataclass
@@ -347,8 +361,14 @@ def build_leaderboard(
     for key, group in rows.groupby(ENTRY_KEYS, sort=True):
         entry_key = dict(zip(ENTRY_KEYS, key, strict=True))
         entries.append(_entry(entry_key, group, headline, metric_columns, context))
-    entries = _rank(entries, headline)
+    seeds = _seed_stats(entries, seed_groups(cards), cards)
+    if seeds and headline is not None:
+        _add_seed_cells(entries, seeds, headline.info)
+        columns.insert(next(i for i, c in enumerate(columns) if c.key == "n"), _seed_column(headline.info))
+    entries = _rank(entries, headline, {k: s.spread for k, s in seeds.items()})
     rule = (headline.rule if headline else "No headline metric: entries in model order.") + " " + INTERVAL_NOTE
+    if seeds and headline is not None:
+        rule += " " + SEED_RULE
     return Leaderboard(suite, columns, entries, _measurement_table(rows, shown), ranking_rule=rule, headline=headline)
 
 
@@ -464,9 +484,15 @@ def _attacks_text(case: WorstCase) -> str:
     return " + ".join(parts) or MISSING
 
 
-def _rank(entries: list[dict[str, Cell]], headline: Headline | None) -> list[dict[str, Cell]]:
-    """Complete entries first, then incomplete ones, then those without the headline; rank ranges by interval."""
+def _rank(
+    entries: list[dict[str, Cell]], headline: Headline | None, spreads: dict[tuple, float] | None = None
+) -> list[dict[str, Cell]]:
+    """Complete entries first, then incomplete ones, then those without the headline; rank ranges by interval.
+
+    ``spreads``: the seed spread of each entry in a seed group (by ``_entry_id``); differences within it are ties.
+    """
     higher = headline is None or headline.info.direction != "lower"
+    spreads = spreads or {}
 
     def value(entry: dict[str, Cell]) -> float | None:
         cell = entry.get("headline")
@@ -497,19 +523,21 @@ def _rank(entries: list[dict[str, Cell]], headline: Headline | None) -> list[dic
             ranges = [(offset + i + 1, offset + i + 1) for i in range(len(members))]
         else:
             bounds = [_bounds(e["headline"]) for e in members]
+            margins = [spreads.get(_entry_id(e), 0.0) for e in members]
             ranges = (
                 [
                     (offset + a, offset + b)
-                    for a, b in rank_ranges([value(e) for e in members], *zip(*bounds, strict=True), higher)
+                    for a, b in rank_ranges([value(e) for e in members], *zip(*bounds, strict=True), higher, margins)
                 ]
                 if members
                 else []
             )
         for position, (entry, (best, worst)) in enumerate(zip(members, ranges, strict=True), offset + 1):
-            text = str(best) if best == worst else f"{best}–{worst}"
+            text = str(best) if best == worst else f"{best}–{worst}"  # an en dash, like MISSING
             if g == 2:
                 text = MISSING
-            entry["rank"] = Cell(text, sort=position, csv=text.replace(MISSING, ""), title=_rank_title(best, worst))
+            title = _rank_title(best, worst, bool(spreads))
+            entry["rank"] = Cell(text, sort=position, csv="" if g == 2 else text, title=title)
         offset += len(members)
     return entries
 
@@ -519,10 +547,80 @@ def _bounds(cell: Cell) -> tuple[float, float]:
     return low, high
 
 
-def _rank_title(best: int, worst: int) -> str:
+def _rank_title(best: int, worst: int, seeded: bool = False) -> str:
+    if seeded:
+        if best == worst:
+            return "no other entry's 95% interval overlaps this one's, nor is any within a seed spread of it"
+        return f"tied with the entries ranked {best}–{worst}: intervals overlap or values differ within a seed spread"
     if best == worst:
         return "no other entry's 95% interval overlaps this one's"
     return f"tied: its 95% interval overlaps those of the entries ranked {best}–{worst}"
+
+
+# ----------------------------------------------------------------------------------------- training seeds
+
+
+def _entry_id(entry: dict[str, Cell]) -> tuple:
+    """The entry's configuration (``ENTRY_KEYS``), from its cells."""
+    return tuple(entry[k].text for k in ("model", "dataset", "n", "precision", "seed"))
+
+
+def _headline_value(entry: dict[str, Cell]) -> float | None:
+    cell = entry.get("headline")
+    return cell.sort if cell is not None and isinstance(cell.sort, float) else None
+
+
+def _seed_stats(entries: list[dict[str, Cell]], groups: dict[str, list[str]], cards: dict) -> dict[tuple, SeedStats]:
+    """Per entry in a seed group: its group's headline over the seeds measured alike (same data, n, precision,
+    evaluation seed, and complete or not); only where at least two seeds were.
+    """
+    group_of = {m: g for g, members in groups.items() for m in members}
+    alike: dict[tuple, list[dict[str, Cell]]] = {}
+    for entry in entries:
+        group = group_of.get(entry["model"].text)
+        if group is not None and _headline_value(entry) is not None:
+            alike.setdefault((group, *_entry_id(entry)[1:], bool(entry["headline"].badge)), []).append(entry)
+    stats = {}
+    for (group, *_), members in alike.items():
+        if len(members) < 2:
+            continue
+        members = sorted(members, key=lambda e: groups[group].index(e["model"].text))
+        names = tuple(e["model"].text for e in members)
+        seeds = tuple(training_seed(cards.get(m, {})) for m in names)
+        summary = SeedStats(group, names, seeds, tuple(float(_headline_value(e)) for e in members))
+        stats.update({_entry_id(e): summary for e in members})
+    return stats
+
+
+def _seed_column(info: MetricInfo) -> Column:
+    unit = f" ({info.unit})" if info.unit and info.unit != "count" else ""
+    headers = ("seed group", "seeds", "seed mean", "seed sd", "seed min", "seed max")
+    return Column("seeds", f"Training seeds: mean ± SD (min–max){unit}", csv_headers=headers)
+
+
+def _add_seed_cells(entries: list[dict[str, Cell]], seeds: dict[tuple, SeedStats], info: MetricInfo) -> None:
+    for entry in entries:
+        stats = seeds.get(_entry_id(entry))
+        entry["seeds"] = _seed_cell(stats, info) if stats else Cell(MISSING, title="no other seed measured alike")
+
+
+def _seed_cell(stats: SeedStats, info: MetricInfo) -> Cell:
+    """'45.20 ± 1.10 (44.00–46.30, 3 seeds)': mean ± sample SD, min–max; CSV: the numbers as fractions."""
+    members = ", ".join(f"{m} (seed {s})" for m, s in zip(stats.members, stats.seeds, strict=True))
+    spread = _value_text(stats.spread, info)
+    title = (
+        f"{members}: mean ± sample SD of the headline over {stats.n} training seeds, min–max in brackets; entries "
+        f"within its spread (max − min = {spread}) of this one's headline tie with it"
+    )
+    numbers = (stats.mean, stats.sd, stats.low, stats.high)
+    return Cell(
+        f"{_value_text(stats.mean, info)} ± {_value_text(stats.sd, info)}",
+        sort=stats.mean,
+        csv=f"{stats.mean:.6f}",
+        title=title,
+        ci=f"({_value_text(stats.low, info)}–{_value_text(stats.high, info)}, {stats.n} seeds)",
+        csv_extra=(stats.group, str(stats.n), *(f"{v:.6f}" for v in numbers)),
+    )
 
 
 def _card_href(cards: dict, model: str, out_dir: Path) -> str:
@@ -593,16 +691,22 @@ def render_csv(board: Leaderboard) -> str:
     header = []
     for c in board.columns:
         name = c.header.replace(" (%)", "")
-        header += [name, f"{name} ci_low", f"{name} ci_high"] if c.interval else [name]
+        header += list(c.csv_headers) or ([name, f"{name} ci_low", f"{name} ci_high"] if c.interval else [name])
     has_headline = any(c.key == "headline" for c in board.columns)
     writer.writerow(header + (["headline note"] if has_headline else []))
     for entry in board.entries:
         line = []
         for c in board.columns:
             cell = entry.get(c.key, Cell(""))
-            line += [cell.csv, *cell.ci_csv] if c.interval else [cell.csv]
+            line += _csv_values(c, cell)
         writer.writerow(line + ([entry.get("headline", Cell("")).badge] if has_headline else []))
     return buffer.getvalue()
+
+
+def _csv_values(column: Column, cell: Cell) -> list[str]:
+    if column.csv_headers:
+        return list(cell.csv_extra) or [""] * len(column.csv_headers)
+    return [cell.csv, *cell.ci_csv] if column.interval else [cell.csv]
 
 
 def _html_table(columns: list[Column], entries: list[dict[str, Cell]], table_id: str) -> str:
@@ -723,13 +827,19 @@ def render_index_html(boards: dict[str, Leaderboard], out_dir: Path, models: lis
         f'<p class="rule">Each suite ranks by its own headline (named per suite below and on its page): the '
         "per-image worst-case robust accuracy for suites with attacks (an image is robust only if it survived every "
         "attack run on it), else the headline metric of the suite's main plugin. Entries whose 95% intervals overlap "
-        f"share a rank range. {html.escape(INTERVAL_NOTE)}</p>\n"
+        f"share a rank range.{_seed_note(boards)} {html.escape(INTERVAL_NOTE)}</p>\n"
         + _html_table(columns, entries, "suites")
         + _models_html(models or [])
         + _figures_html(out_dir)
         + _tables_html(out_dir)
     )
     return render_page("RIBench leaderboards", _nav(suites, None), content)
+
+
+def _seed_note(boards: dict[str, Leaderboard]) -> str:
+    if not any(c.key == "seeds" for board in boards.values() for c in board.columns):
+        return ""
+    return " " + html.escape(SEED_RULE)
 
 
 def _models_html(models: list[str]) -> str:

@@ -7,6 +7,8 @@ and the accuracies it compares, as the flag's plugin declares them: ``Plugin.fla
 CAMs on a few test images (``models/cams/<name>.png``; when the data or the weights are not here, the page says
 so). Leaderboard rows link to these pages from the model name. Labels, units and directions come from the plugins
 (``MetricInfo``); nothing here knows a plugin by its name. Like the rest of the build, the output is byte-stable.
+A model that is one seed of a training recipe (``bench.report.common.seed_groups``) lists its sibling seeds, and each
+of its leaderboard placings gives the seeds' mean ± SD (min–max) where the siblings were measured alike.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from bench.report.common import (
     format_value,
     is_missing,
     read_cards,
+    seed_groups,
     setting_label,
     short_commit,
     sorted_rows,
     topgap_k,
     training_budget,
+    training_seed,
     varying_params,
     write_text,
 )
@@ -71,6 +75,7 @@ class Fact:
     text: str
     href: str = ""
     code: bool = False
+    links: tuple[tuple[str, str], ...] = ()  # (text, href) shown after the text, comma-separated
 
 
 @dataclass
@@ -143,7 +148,7 @@ def card_facts(name: str, card: dict[str, Any], cards: dict[str, dict[str, Any]]
     if card.get("training_command"):
         facts.append(Fact("Training command", " ".join(str(card["training_command"]).split()), code=True))
     facts += [Fact("Architecture", _architecture(card)), *_topgap_facts(card), Fact("Data", _data(card))]
-    facts += _optional_facts(card)
+    facts += _optional_facts(card) + _seed_facts(name, cards)
     href = _card_href(cards, name, page_dir)
     facts.append(Fact("Card", "card.yaml (every field)" if href else MISSING, href))
     return facts
@@ -216,6 +221,19 @@ def _optional_facts(card: dict[str, Any]) -> list[Fact]:
     if card.get("license"):
         facts.append(Fact("License", str(card["license"])))
     return facts
+
+
+def _seed_facts(name: str, cards: dict[str, dict[str, Any]]) -> list[Fact]:
+    """'Training seeds': the model's seed group with links to its sibling seeds; nothing for a model without one."""
+    members = next((m for m in seed_groups(cards).values() if name in m), None)
+    if members is None:
+        return []
+    text = (
+        f"{len(members)} seeds of one recipe (cards equal but for seed, name and provenance); this model is seed "
+        f"{training_seed(cards[name])}. Siblings:"
+    )
+    links = tuple((f"{m} (seed {training_seed(cards[m])})", f"{m}.html") for m in members if m != name)
+    return [Fact("Training seeds", text, links=links)]
 
 
 # ----------------------------------------------------------------------------------------- results
@@ -295,9 +313,17 @@ def _placings(board: Leaderboard | None, model: str) -> list[str]:
     return [
         f"{label}: {entry['headline'].full_text if 'headline' in entry else MISSING}, rank "
         f"{entry['rank'].text} of {total} ({entry['precision'].text}, n={entry['n'].text}, seed {entry['seed'].text})"
+        + _seed_placing(entry.get("seeds"))
         for entry in board.entries
         if entry["model"].text == model
     ]
+
+
+def _seed_placing(cell: Cell | None) -> str:
+    """'; training seeds, mean ± SD (min–max): 45.20 ± 1.10 (44.00–46.30, 3 seeds)' where siblings were measured."""
+    if cell is None or not cell.csv_extra:
+        return ""
+    return f"; training seeds, mean ± SD (min–max): {cell.full_text}"
 
 
 # ----------------------------------------------------------------------------------------- flags
@@ -419,6 +445,8 @@ def _facts_html(facts: list[Fact]) -> str:
         text = html.escape(fact.text)
         text = f"<code>{text}</code>" if fact.code else text
         text = f'<a href="{html.escape(fact.href)}">{text}</a>' if fact.href else text
+        if fact.links:
+            text += " " + ", ".join(f'<a href="{html.escape(h)}">{html.escape(t)}</a>' for t, h in fact.links)
         lines.append(f'<tr><th scope="row">{html.escape(fact.label)}</th><td>{text}</td></tr>')
     return '<table class="card" id="card"><tbody>\n' + "\n".join(lines) + "\n</tbody></table>\n"
 
