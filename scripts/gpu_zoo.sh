@@ -11,7 +11,7 @@
 #      cnn from scratch on standard_cnn's recipe (10 epochs, batch 256, cyclic LR 0.2), with pgdat_cnn's and
 #      fgsmat_cnn's attack settings (eps 8/255; PGD 3 steps of 0.0261; FGSM alpha 1.25 eps, zero init, GradAlign 0.2);
 #   3. then issue #14's small nets from scratch on the same recipe: ersm/isvs/normreg_cnn_scratch, the Top-GAP
-#      lambda sweep topgap_cnn_l1mean{30,10,100,3} and topgap_cnn_gap_control, and seeds 1 and 2 of standard_cnn
+#      lambda sweep topgap_cnn_l1mean{30,10,100,3} and topgap_cnn_gap_control, and seeds 0, 1 and 2 of standard_cnn
 #      and of topgap_cnn_l1mean$GPU_ZOO_SEED_LAMBDA (each ~20-40 s on an H200 by the same estimate).
 #
 # ESTIMATES (not measurements: no GPU has run this yet; scripts/gpu_preflight.py, the first thing this script runs,
@@ -45,7 +45,7 @@
 #   GPU_ZOO_LIMIT        train and evaluate on the first N images only (rehearsals)
 #   GPU_ZOO_TOPGAP_LAMBDA2  the larger Top-GAP lambda (default 30: the largest mean-lambda of #14's sweep that did not
 #                        diverge at once; 1000 and 10^4 became NaN in epoch 1)
-#   GPU_ZOO_SEED_LAMBDA  the Top-GAP lambda whose seeds 1 and 2 are trained (default 1)
+#   GPU_ZOO_SEED_LAMBDA  the Top-GAP lambda whose seeds 0, 1 and 2 are trained (default 1)
 #   GPU_ZOO_ONLY         train only these models (space-separated names)
 #   GPU_ZOO_DATA         a folder with cifar10_train.npz (default: unpack .gpu/data)
 #   GPU_ZOO_PREFLIGHT    0 skips the ~20 s timing and sync check
@@ -172,7 +172,8 @@ train pgdat_cnn_scratch --method pgd_at --hp steps=3 --hp alpha=0.02614379084967
 train fgsmat_cnn_scratch --method fgsm_at "${CNN[@]}"
 # 3. Issue #14's small nets from scratch on standard_cnn's recipe: ERSM, ISVS and NormReg-AT with their zoo
 #    fine-tunes' method settings; the Top-GAP lambda sweep (k = 64 of 16x16, FPN 128; the GAP control k = 256);
-#    the seeds of standard_cnn and of the Top-GAP setting GPU_ZOO_SEED_LAMBDA (default 1: topgap_cnn's).
+#    seeds 0, 1 and 2 of standard_cnn and of the Top-GAP setting GPU_ZOO_SEED_LAMBDA (default 1: topgap_cnn's), all
+#    here, so that each seed group shares device, precision and weights dtype (bench/report/common.py seed_groups).
 train ersm_cnn_scratch --method ersm "${CNN[@]}" --arch cnn_ersm
 train isvs_cnn_scratch --method isvs "${CNN[@]}" --arch cnn_isvs
 train normreg_cnn_scratch --method normreg_at "${CNN[@]}"
@@ -182,7 +183,7 @@ for lam in 30 10 100 3; do
 done
 train topgap_cnn_gap_control "${SMALL_TOPGAP[@]}" --k 256 --lambda-l1 1
 SEED_LAMBDA=${GPU_ZOO_SEED_LAMBDA:-1}
-for seed in 1 2; do
+for seed in 0 1 2; do  # all three seeds here: a seed group must share device, precision and weights dtype
   train "standard_cnn_s$seed" --method standard "${CNN[@]}" --seed "$seed"
   train "topgap_cnn_l1mean${SEED_LAMBDA}_s$seed" "${SMALL_TOPGAP[@]}" --k 64 --lambda-l1 "$SEED_LAMBDA" --seed "$seed"
 done
