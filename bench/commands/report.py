@@ -42,7 +42,7 @@ def leaderboard(
 
 def tables(
     family: str = typer.Argument(
-        ..., help="Table family, e.g. topgap (one YAML spec per table in report/table_specs)."
+        ..., help="Table family: topgap (the paper's tables) or ribench (our own, e.g. the λ sweep)."
     ),
     results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help=RESULTS_HELP),
     out: Path = typer.Option(DEFAULT_OUT / "tables", help="Output folder; tables go to OUT/FAMILY/<table>.md/.tex."),
