@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA_SRC=${GPU_DATA_SRC:-../shared/data/cifar10_train.npz}
-GROUP_MIB=${GPU_DATA_GROUP_MIB:-40}
+GROUP_MIB=${GPU_DATA_GROUP_MIB:-44}
 mkdir -p .gpu/wheels
 dirty=$(git status --porcelain --untracked-files=no -- bench)
 commit=$(git rev-parse HEAD)
