@@ -26,11 +26,12 @@ run() {
 }
 # Order: the diverged values first (each stops within minutes and leaves its failure record), then the values
 # that may train, most robust candidate first (lambda 10: the l1 gradient on a top-k entry is ~lambda/40 of CE's,
-# so 30 sits at the edge: it stayed at chance through epoch 2 in a run stopped by hand), the GAP control, 3, 30.
+# so 30 sits at the edge: it stayed at chance through epoch 2 in a run stopped by hand; 10 then diverged at
+# lr 4.8e-2, so 3 comes next), the GAP control, 30.
 run topgap_cnn_l1mean100 --k 64 --lambda-l1 100 --l1-reduction mean
 run topgap_cnn_l1mean1000 --k 64 --lambda-l1 1000 --l1-reduction mean
 run topgap_cnn_l1mean10000 --k 64 --lambda-l1 10000 --l1-reduction mean
 run topgap_cnn_l1mean10 --k 64 --lambda-l1 10 --l1-reduction mean
-run topgap_cnn_gap_control --k 256 --lambda-l1 1 --l1-reduction mean
 run topgap_cnn_l1mean3 --k 64 --lambda-l1 3 --l1-reduction mean
+run topgap_cnn_gap_control --k 256 --lambda-l1 1 --l1-reduction mean
 run topgap_cnn_l1mean30 --k 64 --lambda-l1 30 --l1-reduction mean
