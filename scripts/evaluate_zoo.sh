@@ -7,7 +7,10 @@
 # Phases (default: adv cascade): adv = cifar10-adv per attack (clean, FGSM, PGD-20/50 best-iterate, Square-5000) on
 # N_ADV images; cascade = cifar10-adv-cascade (per-image worst case) on N_CASCADE images; autoattack = cifar10-autoattack
 # on N_AA images for the models named in AA_MODELS; diagnostics = cifar10-diagnostics for DIAG_MODELS; interp =
-# cifar10-interp for every CIFAR-10 model and pets3-interp on all 298 test images for the pets3 models.
+# cifar10-interp for every CIFAR-10 model and pets3-interp on all 298 test images for the pets3 models; sweep = issue
+# #14's protocol for the Top-GAP lambda sweep (SWEEP_MODELS: standard_cnn, topgap_cnn and every topgap_cnn_l1mean* /
+# topgap_cnn_gap_control in the zoo): cifar10-adv clean/FGSM/PGD-20/PGD-50 on N_SWEEP (1000) images, AutoAttack on
+# N_SWEEP_AA (200), cifar10-diagnostics (200 images, Square-1000 among its checks) and cifar10-interp.
 # Costs on a 2-core AMD EPYC (fp32): undefended small CNNs take a minute or two per suite phase (best-iterate PGD and
 # Square stop at the first fooling point); a robust model's Square-5000 costs ~30 min per 200 images.
 set -euo pipefail
@@ -21,6 +24,9 @@ CIFAR_MODELS=${CIFAR_MODELS:-$(cd model_zoo && ls -d */ | tr -d / | grep -v pets
 PETS_MODELS=${PETS_MODELS:-standard_cnn_pets3 topgap_cnn_pets3}
 AA_MODELS=${AA_MODELS:-pgdat_cnn fgsmat_cnn}
 DIAG_MODELS=${DIAG_MODELS:-standard_prn18 topgap_prn18 pgdat_cnn fgsmat_cnn standard_cnn topgap_cnn}
+SWEEP_MODELS=${SWEEP_MODELS:-$(cd model_zoo && { ls -d standard_cnn topgap_cnn topgap_cnn_l1mean* topgap_cnn_gap_control 2>/dev/null || true; } | tr '\n' ' ')}
+N_SWEEP=${N_SWEEP:-1000}
+N_SWEEP_AA=${N_SWEEP_AA:-200}
 run() { echo "+ bench run $*"; nice -n 2 "$BENCH" run --out "$OUT" "$@"; }
 for phase in "${@:-adv cascade}"; do
   for p in $phase; do
@@ -29,10 +35,17 @@ for phase in "${@:-adv cascade}"; do
       cascade) for m in $CIFAR_MODELS; do run --model "$m" --suite cifar10-adv-cascade --limit "$N_CASCADE"; done ;;
       autoattack) for m in $AA_MODELS; do run --model "$m" --suite cifar10-autoattack --limit "$N_AA"; done ;;
       diagnostics) for m in $DIAG_MODELS; do run --model "$m" --suite cifar10-diagnostics; done ;;
+      sweep)  # issue #14's protocol for the lambda sweep (and its reference models)
+        for m in $SWEEP_MODELS; do
+          run --model "$m" --suite cifar10-adv --limit "$N_SWEEP" --only clean,fgsm,pgd
+          run --model "$m" --suite cifar10-autoattack --limit "$N_SWEEP_AA"
+          run --model "$m" --suite cifar10-diagnostics
+          run --model "$m" --suite cifar10-interp
+        done ;;
       interp)
         for m in $CIFAR_MODELS; do run --model "$m" --suite cifar10-interp; done
         for m in $PETS_MODELS; do run --model "$m" --suite pets3-interp; done ;;
-      *) echo "error: unknown phase '$p' (adv, cascade, autoattack, diagnostics, interp)" >&2; exit 2 ;;
+      *) echo "error: unknown phase '$p' (adv, cascade, autoattack, diagnostics, interp, sweep)" >&2; exit 2 ;;
     esac
   done
 done
