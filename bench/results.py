@@ -57,6 +57,7 @@ ROW_COLUMNS = [
     "command",
 ]
 UNIT_KEYS = ("model", "model_sha256", "dataset", "split", "n", "suite", "plugin", "params_hash", "seed", "precision")
+UNIT_FIELDS = ("model", "model_sha256", "dataset", "split", "n", "suite", "plugin", "params", "seed", "precision")
 
 
 def results_root(out: str | os.PathLike | None = None) -> Path:
@@ -111,6 +112,11 @@ class UnitKey:
             "precision": self.precision,
             "unit": self.unit,
         }
+
+
+def _unit_key(row: pd.Series) -> UnitKey:
+    fields = {k: row[k] for k in UNIT_FIELDS}
+    return UnitKey(**{**fields, "n": int(fields["n"]), "seed": int(fields["seed"])})
 
 
 COMPUTE_SECONDS = "compute_seconds"  # examples.attrs: the unit's summed batch seconds, kept for a rebuild of its rows
@@ -303,6 +309,43 @@ class ResultsStore:
         atomic_write_parquet(examples, self.examples_path(key))
         self.append_rows(key.suite, key.model, rows)
         shutil.rmtree(self.work_dir(key), ignore_errors=True)
+
+    def rename_model(self, old: str, new: str) -> list[str]:
+        """Move every result of model ``old`` to ``new``: rows get the new name and unit ids (the unit hashes the
+        model name), per-example files move with them; returns the suites touched.
+
+        Each suite's table is rewritten under its lock (new table written before the old one goes), so a crash
+        leaves either the old or the new name complete for that suite, never a half; rerunning finishes the rest.
+
+        Example:
+            >>> ResultsStore("/tmp/ribench-doc").rename_model("fgsmat_cnn", "fgsmat_cnn_ft1")  # doctest: +SKIP
+            ['cifar10-adv', 'cifar10-interp']
+        """
+        suites = sorted(p.parent.name for p in self.root.glob(f"*/{old}.parquet"))
+        clash = [s for s in suites if self.table_path(s, new).exists()]
+        if clash:
+            raise OutputError(f"{new} already has results in {', '.join(clash)}; choose another name")
+        for suite in suites:
+            self._rename_in_suite(suite, old, new)
+        return suites
+
+    def _rename_in_suite(self, suite: str, old: str, new: str) -> None:
+        with self.table_lock(suite, old), self.table_lock(suite, new):
+            rows = self._read_table(self.table_path(suite, old))
+            renamed = rows.assign(model=new)
+            keys = [_unit_key(row) for _, row in renamed.iterrows()]
+            renamed["unit"] = [k.unit for k in keys]
+            for (_, row), key in zip(rows.iterrows(), keys, strict=True):
+                source = self.root / suite / old / f"{row['plugin']}-{row['unit']}.examples.parquet"
+                if source.exists():
+                    key_path = self.examples_path(key)
+                    key_path.parent.mkdir(parents=True, exist_ok=True)
+                    source.replace(key_path)
+            atomic_write_parquet(renamed, self.table_path(suite, new))
+            self.table_path(suite, old).unlink()
+            folder = self.root / suite / old
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
 
     def read(self, suite: str | None = None, model: str | None = None) -> pd.DataFrame:
         pattern = f"{suite or '*'}/{model or '*'}.parquet"

@@ -84,5 +84,31 @@ def zoo_fetch(
     typer.echo(f"fetched: {fetch(source)}")
 
 
+MODEL_NAME = r"[a-z0-9][a-z0-9_]*"
+
+
+@zoo_app.command("rename")
+def zoo_rename(
+    old: str = typer.Argument(..., help="The zoo model to rename."),
+    new: str = typer.Argument(..., help="Its new name, e.g. pgdat_cnn_ft3 for a 3-epoch fine-tune."),
+    results: str | None = typer.Option(None, envvar="RIBENCH_RESULTS", help="Results folder (default ./results)."),
+) -> None:
+    """Rename a zoo model and move its results with it (rows, unit ids, per-example files), so that no row points at
+    a name the zoo no longer holds; rebuild the leaderboards afterwards with `bench reproduce`."""
+    import re
+
+    from bench.models.cards import find_card, rename_zoo_folder, zoo_folders
+    from bench.results import ResultsStore, results_root
+
+    find_card(old)  # an unknown name fails here, before anything moves
+    if not re.fullmatch(MODEL_NAME, new) or new in zoo_folders():
+        why = "is already a zoo model" if new in zoo_folders() else "is not a model name (a-z, 0-9 and _)"
+        typer.echo(f"error: {new!r} {why}; choose another name", err=True)
+        raise typer.Exit(2)
+    suites = ResultsStore(results_root(results)).rename_model(old, new)
+    typer.echo(f"results moved to {new} in {len(suites)} suite(s): {', '.join(suites) or 'none'}")
+    typer.echo(f"zoo: {rename_zoo_folder(old, new)}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(zoo_app, name="zoo")

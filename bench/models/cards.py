@@ -258,3 +258,26 @@ def register_zoo() -> None:
 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def rename_zoo_folder(old: str, new: str) -> Path:
+    """Rename zoo model ``old`` to ``new`` in its zoo folder: the folder moves and the card's ``name`` changes, with
+    ``renamed_from`` kept for provenance (the weights and their sha256 are untouched).
+
+    Example:
+        >>> rename_zoo_folder("pgdat_cnn", "pgdat_cnn_ft3")  # doctest: +SKIP
+        PosixPath('model_zoo/pgdat_cnn_ft3')
+    """
+    folder = find_card(old)
+    target = folder.parent / new
+    if target.exists() or new in zoo_folders():
+        raise BadModelError(f"{new} is already a zoo model ({target}); choose another name")
+    card_path = folder / CARD_FILE
+    card = yaml.load(card_path.read_text(), Loader=_Loader)
+    card["name"] = new
+    card["renamed_from"] = [*card.get("renamed_from", []), old]
+    tmp = card_path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
+    tmp.replace(card_path)
+    folder.rename(target)
+    return target
