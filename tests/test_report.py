@@ -508,6 +508,10 @@ def test_paper_values_outside_our_interval_are_marked(synthetic, tmp_path):
     text = (tmp_path / "tables" / "demo" / "marks.md").read_text()
     assert "| CIFAR-10 | 0.910 [0.862, 0.942] / 0.945 ± 0.01 ✗ |" in text  # 182 of 200: the paper's 0.945 is above
     assert r"$\times$" in (tmp_path / "tables" / "demo" / "marks.tex").read_text()
+    index = (tmp_path / "tables" / "demo" / "README.md").read_text()
+    assert (
+        "1 of 1 cells measured; the paper's value inside our 95% interval in 0 of 1 cells (✗: Clean CIFAR-10)" in index
+    )
 
 
 def test_every_shipped_spec_loads_and_renders_empty_cells_as_missing(tmp_path):

@@ -560,6 +560,27 @@ def _latex_cell(cell: TableCell, digits: int) -> str:
 # ----------------------------------------------------------------------------------------- entry point
 
 
+def _verdict_text(table: Table) -> str:
+    """', the paper's value inside our 95% interval in 3 of 7 cells (✗: Clean CIFAR-10, ...)' ('' without any)."""
+    verdicts = [
+        (cell.paper_inside(), f"{group} {' '.join(labels)}")
+        for labels, line in zip(table.row_labels, table.cells, strict=True)
+        for group, cell in zip(_group_labels(table), line, strict=True)
+    ]
+    judged = [(inside, where) for inside, where in verdicts if inside is not None]
+    if not judged:
+        return ""
+    outside = [where for inside, where in judged if not inside]
+    text = f"; the paper's value inside our 95% interval in {len(judged) - len(outside)} of {len(judged)} cells"
+    return text + (f" (✗: {', '.join(outside)})" if outside else "")
+
+
+def _group_labels(table: Table) -> list[str]:
+    methods = table.spec["methods"]
+    groups = [str(m.get("label", m["metric"])) for m in table.spec["metrics"]]
+    return [f"{g} · {m['label']}" if len(methods) > 1 else g for g in groups for m in methods]
+
+
 def write_tables(
     family: str,
     results: str | os.PathLike | None = None,
@@ -580,7 +601,8 @@ def write_tables(
         filled = sum(c.ours is not None for line in table.cells for c in line)
         total = sum(len(line) for line in table.cells)
         index.append(
-            f"- [{spec['title']}]({spec['name']}.md) ([LaTeX]({spec['name']}.tex)): {filled} of {total} cells measured"
+            f"- [{spec['title']}]({spec['name']}.md) ([LaTeX]({spec['name']}.tex)): {filled} of {total} cells "
+            f"measured{_verdict_text(table)}"
         )
     written.append(write_text(folder / "README.md", "\n".join(index) + "\n"))
     return written
