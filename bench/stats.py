@@ -309,7 +309,7 @@ def newcombe_paired(a: Any, b: Any, level: float = LEVEL) -> Interval:
     Example:
         >>> iv = newcombe_paired([1] * 10, [0] * 10)
         >>> round(iv.low, 3), iv.high
-        (0.601, 1.0)
+        (0.608, 1.0)
     """
     a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
     n = len(a)

@@ -193,14 +193,15 @@ def model_budget(card: dict[str, Any]) -> str:
 
 
 def setting_label(plugin: str, params_json: str, shown: set[str] | None = None) -> str:
-    """A short name of a plugin setting, as the plugin describes itself: 'PGD-20 ε=8/255', 'FGSM ε=8/255'.
+    """A short name of a plugin setting, as the plugin describes itself: 'PGD-20 best-iterate ε=8/255',
+    'FGSM ε=8/255'.
 
     Plugins that are not attacks are named by their parameters; ``shown`` limits those to the ones that tell a
     suite's settings apart. A plugin that is not registered here is named by its parameters the same way.
 
     Example:
-        >>> setting_label("pgd", '{"eps": 0.03137254901960784, "steps": 20, "norm": "Linf"}')
-        'PGD-20 ε=8/255'
+        >>> setting_label("pgd", '{"eps": 0.03137254901960784, "steps": 20, "norm": "Linf", "mode": "best"}')
+        'PGD-20 best-iterate ε=8/255'
     """
     from bench.intervals import plugin_for
 
