@@ -7,10 +7,10 @@
 #      from scratch on the paper's recipe (methods_spec 1(d)): PreAct ResNet-18, SGD momentum 0.9 without Nesterov,
 #      weight decay 5e-4 (not on biases and BN), batch 128, 30 epochs, cyclic LR 0 -> 0.2 at 2/5 -> 0 per
 #      iteration, crop(32, pad 4) + flip, inputs in [0, 1] without normalisation; bf16 autocast, channels_last;
-#   2. then, while the budget lasts, pgdat_cnn_scratch and fgsmat_cnn_scratch: PGD-AT and FGSM-AT on the small
+#   2. then, while the budget lasts, pgdat_cnn and fgsmat_cnn (the zoo's fine-tunes are pgdat_cnn_ft3 and fgsmat_cnn_ft1): PGD-AT and FGSM-AT on the small
 #      cnn from scratch on standard_cnn's recipe (10 epochs, batch 256, cyclic LR 0.2), with pgdat_cnn's and
 #      fgsmat_cnn's attack settings (eps 8/255; PGD 3 steps of 0.0261; FGSM alpha 1.25 eps, zero init, GradAlign 0.2);
-#   3. then issue #14's small nets from scratch on the same recipe: ersm/isvs/normreg_cnn_scratch, the Top-GAP
+#   3. then issue #14's small nets from scratch on the same recipe: ersm_cnn, isvs_cnn and normreg_cnn (the fine-tunes: *_ft3), the Top-GAP
 #      lambda sweep topgap_cnn_l1mean{30,10,100,3} and topgap_cnn_gap_control, and seeds 0, 1 and 2 of standard_cnn
 #      and of topgap_cnn_l1mean$GPU_ZOO_SEED_LAMBDA (each ~20-40 s on an H200 by the same estimate).
 #
@@ -19,8 +19,8 @@
 # order of 5-10 s per epoch on an H100-class GPU, so on the H200
 #   standard_prn18                    ~3-5 min (30 x 391 steps; plus ~30 s for start, cudnn tuning, evaluation)
 #   topgap_prn18, topgap_prn18_l1mean ~4-7 min each (the 256-filter FPN head at 32x32 adds about half the FLOPs)
-#   pgdat_cnn_scratch                 ~1-3 min (10 epochs; 4 forward-backward passes per step on a 3x cheaper net)
-#   fgsmat_cnn_scratch                ~2-4 min (10 epochs; GradAlign's double backprop, and it reads its loss
+#   pgdat_cnn                 ~1-3 min (10 epochs; 4 forward-backward passes per step on a 3x cheaper net)
+#   fgsmat_cnn                ~2-4 min (10 epochs; GradAlign's double backprop, and it reads its loss
 #                                     every step: bench/methods/adversarial.py's grad_align syncs the host)
 # A first call of ~9.5 min therefore covers the two paper-recipe models with margin; a second call (right after the
 # first, while the machine is warm: its runs/ checkpoints survive only then) finishes the rest.
@@ -168,15 +168,15 @@ CNN=(--arch cnn --epochs "$CNN_EPOCHS" --batch-size 256 --lr 0.2)
 train standard_prn18 --method standard "${PRN18[@]}"
 train topgap_prn18 "${TOPGAP[@]}" --lambda-l1 1 "${PRN18[@]}"
 train "topgap_prn18_l1mean$LAMBDA2" "${TOPGAP[@]}" --lambda-l1 "$LAMBDA2" "${PRN18[@]}"
-train pgdat_cnn_scratch --method pgd_at --hp steps=3 --hp alpha=0.026143790849673203 "${CNN[@]}"
-train fgsmat_cnn_scratch --method fgsm_at "${CNN[@]}"
+train pgdat_cnn --method pgd_at --hp steps=3 --hp alpha=0.026143790849673203 "${CNN[@]}"
+train fgsmat_cnn --method fgsm_at "${CNN[@]}"
 # 3. Issue #14's small nets from scratch on standard_cnn's recipe: ERSM, ISVS and NormReg-AT with their zoo
 #    fine-tunes' method settings; the Top-GAP lambda sweep (k = 64 of 16x16, FPN 128; the GAP control k = 256);
 #    seeds 0, 1 and 2 of standard_cnn and of the Top-GAP setting GPU_ZOO_SEED_LAMBDA (default 1: topgap_cnn's), all
 #    here, so that each seed group shares device, precision and weights dtype (bench/report/common.py seed_groups).
-train ersm_cnn_scratch --method ersm "${CNN[@]}" --arch cnn_ersm
-train isvs_cnn_scratch --method isvs "${CNN[@]}" --arch cnn_isvs
-train normreg_cnn_scratch --method normreg_at "${CNN[@]}"
+train ersm_cnn --method ersm "${CNN[@]}" --arch cnn_ersm
+train isvs_cnn --method isvs "${CNN[@]}" --arch cnn_isvs
+train normreg_cnn --method normreg_at "${CNN[@]}"
 SMALL_TOPGAP=(--method topgap --fpn-channels 128 --l1-reduction mean --abort-below 0.15 "${CNN[@]}")
 for lam in 30 10 100 3; do
   train "topgap_cnn_l1mean$lam" "${SMALL_TOPGAP[@]}" --k 64 --lambda-l1 "$lam"

@@ -103,7 +103,7 @@ def test_pivot_has_one_line_per_setting_and_a_column_per_metric(tiny_model, suit
 
 def test_load_model_and_list_models():
     assert {"standard_cnn", "topgap_cnn"} <= set(bench.list_models())
-    assert bench.list_models("topgap_cnn_k*") == ["topgap_cnn_k16", "topgap_cnn_k256", "topgap_cnn_k64"]
+    assert bench.list_models("topgap_cnn_k*_ft2") == ["topgap_cnn_k16_ft2", "topgap_cnn_k256_ft2", "topgap_cnn_k64_ft2"]
     model = bench.load_model("standard_cnn")
     assert not model.training
     with torch.no_grad():
