@@ -427,14 +427,10 @@ OUR_MODELS = "Our models (training budget)"
 
 
 def _headers(table: Table) -> tuple[list[str], list[str]]:
-    spec = table.spec
-    groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
-    row_header = [str(h) for h in spec.get("row_header", [])]
+    row_header = [str(h) for h in table.spec.get("row_header", [])]
     width = max([len(r) for r in table.row_labels] + [len(row_header)])
     row_header = row_header + [""] * (width - len(row_header))
-    return row_header, [
-        f"{g} · {m['label']}" if len(spec["methods"]) > 1 else g for g in groups for m in spec["methods"]
-    ] + [OUR_MODELS]
+    return row_header, _group_labels(table) + [OUR_MODELS]
 
 
 def render_markdown(table: Table) -> str:
