@@ -195,3 +195,32 @@ def test_csv_keeps_rank_ranges(seeded):
         "standard_cnn": "2–5",
         "other_cnn": "4–5",
     }
+
+
+def card_written_today(seed_zero: str, seed: int, **hparams) -> dict:
+    """What `bench train` writes today for seed ``seed`` of a zoo model trained before its newer fields existed."""
+    from dataclasses import asdict
+
+    from bench.train import TrainConfig
+
+    old = yaml.safe_load((ZOO / seed_zero / "card.yaml").read_text())
+    fields = {k: v for k, v in old["hyperparameters"].items() if k in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**fields | {"name": f"{seed_zero}_s{seed}", "seed": seed})
+    new = old | {"name": config.name, "seed": seed, "arch_config": {}, "sha256": "new", "git_commit": "new"}
+    new["hyperparameters"] = {**asdict(config), **hparams, "data_root": None}
+    return new
+
+
+def test_seeds_trained_today_group_with_seed_zero_trained_before_the_newer_fields():
+    cards = {name: yaml.safe_load((ZOO / name / "card.yaml").read_text()) for name in ("standard_cnn", "topgap_cnn")}
+    cards["standard_cnn_s1"] = card_written_today("standard_cnn", 1)
+    topgap_head = {"k": 64, "lambda_l1": 1.0, "l1_reduction": "mean", "num_maps": None, "fpn_channels": 128}
+    cards["topgap_cnn_s1"] = card_written_today("topgap_cnn", 1, **topgap_head, dropout=0.0)
+    assert "nesterov" not in cards["standard_cnn"]["hyperparameters"]  # the old card predates the field
+    assert seed_groups(cards) == {
+        "standard_cnn": ["standard_cnn", "standard_cnn_s1"],
+        "topgap_cnn": ["topgap_cnn", "topgap_cnn_s1"],
+    }
+    cards["standard_cnn_s1"]["hyperparameters"]["nesterov"] = False  # not what the old code did: another recipe
+    cards["topgap_cnn_s1"]["hyperparameters"]["l1_reduction"] = "sum"
+    assert seed_groups(cards) == {}

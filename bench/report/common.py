@@ -292,6 +292,21 @@ PROVENANCE_FIELDS = frozenset(
 )
 # Hyperparameters that do not change the recipe: the seed itself, the run's name and where the data lay on disk.
 SEED_FREE_HYPERPARAMETERS = frozenset({"seed", "name", "data_root"})
+# Hyperparameters that ``bench train`` gained after the zoo's first models were trained, with the value its code used
+# before each existed (bench/train.py at the commits in those cards: SGD with nesterov=True, no stop on collapse, CPU,
+# the arch's normalization, the whole split, float32 weights in one file, Top-GAP's l1 as the entry mean, no head
+# dropout). A card that lacks one ran with that value, so a field at that value says nothing about the recipe.
+HISTORICAL_HYPERPARAMETERS: dict[str, Any] = {
+    "abort_below": 0.0,
+    "device": "cpu",
+    "normalization": None,
+    "nesterov": True,
+    "limit": None,
+    "weights_dtype": "float32",
+    "max_part_mib": None,
+    "l1_reduction": "mean",
+    "dropout": 0.0,
+}
 
 
 def training_seed(card: dict[str, Any]) -> int | None:
@@ -315,8 +330,8 @@ def recipe(card: dict[str, Any], group_of: dict[str, str] | None = None) -> str:
         '{"hyperparameters": {"lr": 0.1}, "method": "standard"}'
     """
     group_of = group_of or {}
-    kept = {k: v for k, v in card.items() if k not in PROVENANCE_FIELDS}
-    hyper = {k: v for k, v in (card.get("hyperparameters") or {}).items() if k not in SEED_FREE_HYPERPARAMETERS}
+    kept = {k: v for k, v in card.items() if k not in PROVENANCE_FIELDS and v != {}}
+    hyper = {k: v for k, v in (card.get("hyperparameters") or {}).items() if _shapes_the_recipe(k, v, card)}
     if "hyperparameters" in card:
         kept["hyperparameters"] = hyper
     start = _start_model(card)
@@ -325,6 +340,14 @@ def recipe(card: dict[str, Any], group_of: dict[str, str] | None = None) -> str:
     if start and hyper.get("init_from"):
         hyper["init_from"] = group_of.get(start, start)
     return json.dumps(kept, sort_keys=True, default=str)
+
+
+def _shapes_the_recipe(key: str, value: Any, card: dict[str, Any]) -> bool:
+    """False for the seed, the name, the data folder, a field at its historical value and a head option that the
+    card's ``head_kwargs`` records as built (a head default left unset reads ``None`` in newer cards)."""
+    if key in SEED_FREE_HYPERPARAMETERS or key in (card.get("head_kwargs") or {}):
+        return False
+    return key not in HISTORICAL_HYPERPARAMETERS or value != HISTORICAL_HYPERPARAMETERS[key]
 
 
 def _group_once(cards: dict[str, dict[str, Any]], group_of: dict[str, str]) -> dict[str, list[str]]:
