@@ -6,7 +6,9 @@
 #
 # Phases (default: adv cascade): adv = cifar10-adv per attack (clean, FGSM, PGD-20/50 best-iterate, Square-5000) on
 # N_ADV images; cascade = cifar10-adv-cascade (per-image worst case) on N_CASCADE images; autoattack = cifar10-autoattack
-# on N_AA images for the models named in AA_MODELS; diagnostics = cifar10-diagnostics for DIAG_MODELS; interp =
+# on N_AA images for AA_MODELS (default: every zoo model with PGD robust accuracy above 0 in results/, so run adv
+# first); diagnostics = cifar10-diagnostics for DIAG_MODELS (default: the PRN18 pair, standard_cnn, topgap_cnn and
+# those models); interp =
 # cifar10-interp for every CIFAR-10 model and pets3-interp on all 298 test images for the pets3 models; sweep = issue
 # #14's protocol for the Top-GAP lambda sweep (SWEEP_MODELS: standard_cnn, topgap_cnn and every topgap_cnn_l1mean* /
 # topgap_cnn_gap_control in the zoo): cifar10-adv clean/FGSM/PGD-20/PGD-50 on N_SWEEP (1000) images, AutoAttack on
@@ -22,8 +24,19 @@ N_CASCADE=${N_CASCADE:-1000}
 N_AA=${N_AA:-500}
 CIFAR_MODELS=${CIFAR_MODELS:-$(cd model_zoo && ls -d */ | tr -d / | grep -v pets3 | tr '\n' ' ')}
 PETS_MODELS=${PETS_MODELS:-standard_cnn_pets3 topgap_cnn_pets3}
-AA_MODELS=${AA_MODELS:-pgdat_cnn_ft3 fgsmat_cnn_ft1 normreg_cnn_ft3}
-DIAG_MODELS=${DIAG_MODELS:-standard_prn18 topgap_prn18 pgdat_cnn_ft3 fgsmat_cnn_ft1 normreg_cnn_ft3 standard_cnn topgap_cnn}
+PY=${PY:-$(dirname "$BENCH")/python}
+# zoo models whose PGD robust accuracy in cifar10-adv is above 0 on some run (issue #13: these get AutoAttack and the
+# diagnostics); run the adv phase first
+pgd_robust_models() {
+  "$PY" -c 'import glob, pathlib, pandas as pd, sys
+frames = [pd.read_parquet(f) for f in glob.glob(sys.argv[1] + "/cifar10-adv/*.parquet")]
+rows = pd.concat(frames) if frames else pd.DataFrame(columns=["model", "plugin", "metric", "value"])
+rows = rows[(rows.plugin == "pgd") & (rows.metric == "robust_accuracy") & (rows.value > 0)]
+zoo = {p.name for p in pathlib.Path("model_zoo").iterdir()}
+print(" ".join(sorted(set(rows.model) & zoo)))' "$OUT"
+}
+AA_MODELS=${AA_MODELS:-$(pgd_robust_models)}
+DIAG_MODELS=${DIAG_MODELS:-standard_prn18 topgap_prn18 standard_cnn topgap_cnn $(pgd_robust_models)}
 SWEEP_MODELS=${SWEEP_MODELS:-$(cd model_zoo && { ls -d standard_cnn topgap_cnn topgap_cnn_l1mean* topgap_cnn_gap_control 2>/dev/null || true; } | tr '\n' ' ')}
 N_SWEEP=${N_SWEEP:-1000}
 N_SWEEP_AA=${N_SWEEP_AA:-200}

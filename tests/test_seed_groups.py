@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bench.intervals import recompute
-from bench.report.common import read_cards, seed_groups
+from bench.report.common import read_cards, seed_groups, training_seed
 from bench.report.leaderboard import SEED_RULE, render_markdown, write_leaderboards
 from bench.report.model_pages import build_model_page, card_facts, render_model_html
 from bench.results import ResultsStore
@@ -77,8 +77,13 @@ def test_grouping_ignores_seed_name_and_provenance_but_not_hyperparameters():
     assert seed_groups(cards) == {}
 
 
-def test_the_shipped_zoo_has_no_seed_groups_yet_and_one_member_is_not_a_group():
-    assert seed_groups(read_cards(ZOO)) == {}
+def test_the_shipped_zoo_groups_only_seeds_of_one_recipe_and_one_member_is_not_a_group():
+    cards = read_cards(ZOO)
+    for group, members in seed_groups(cards).items():
+        assert len({training_seed(cards[m]) for m in members}) == len(members)
+        facts = {(cards[m]["method"], cards[m]["arch"], cards[m]["precision"], cards[m]["epochs"]) for m in members}
+        assert len(facts) == 1, (group, facts)
+        assert all(m == group or m.startswith(f"{group}_s") for m in members), members  # seeds: NAME_sK
     assert seed_groups({"standard_cnn": zoo_card("standard_cnn", 0)}) == {}
     # two cards of one recipe with the same seed are copies, not seeds
     assert seed_groups({"a": zoo_card("a", 0), "b": zoo_card("b", 0)}) == {}
