@@ -116,6 +116,20 @@ def read_card(name: str) -> dict[str, Any]:
     return yaml.load((find_card(name) / CARD_FILE).read_text(), Loader=_Loader)
 
 
+def write_yaml_atomically(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as YAML (keys in their order) through a temporary file in ``path``'s folder and a rename, so
+    that a reader sees the old file or the new one, never half of one.
+
+    Example:
+        >>> write_yaml_atomically(folder / CARD_FILE, {"name": "standard_cnn"})  # doctest: +SKIP
+        PosixPath('model_zoo/standard_cnn/card.yaml')
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def validate_card(card: dict[str, Any], factory: bool | None = None) -> list[str]:
     """Return the schema problems of a card (empty when it is valid).
 
@@ -276,8 +290,6 @@ def rename_zoo_folder(old: str, new: str) -> Path:
     card = yaml.load(card_path.read_text(), Loader=_Loader)
     card["name"] = new
     card["renamed_from"] = [*card.get("renamed_from", []), old]
-    tmp = card_path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True))
-    tmp.replace(card_path)
+    write_yaml_atomically(card_path, card)
     folder.rename(target)
     return target

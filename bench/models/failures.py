@@ -11,14 +11,13 @@ can show the failed settings in their place. A later run of the same name that f
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench.exceptions import TrainingCollapsed
-from bench.models.cards import zoo_root
+from bench.models.cards import write_yaml_atomically, zoo_root
 
 FAILED_DIR = "_failed"
 
@@ -45,10 +44,7 @@ def record_failure(card: dict[str, Any], stopped: TrainingCollapsed, history: li
     }
     path = failure_path(str(card["name"]))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as tmp:
-        yaml.safe_dump(record, tmp, sort_keys=False)
-    Path(tmp.name).replace(path)
-    return path
+    return write_yaml_atomically(path, record)
 
 
 def forget_failure(name: str) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
@@ -26,6 +25,7 @@ from bench.models.cards import (  # noqa: F401  (re-exported: the zoo's public n
     validate_card,
     verify_file,
     weights_path,
+    write_yaml_atomically,
     zoo_root,
 )
 from bench.models.classifier import Classifier, build_classifier
@@ -133,6 +133,6 @@ def save_model(
     folder = folder or zoo_root() / card["name"]
     folder.mkdir(parents=True, exist_ok=True)
     card = {**card, **store_weights(model.state_dict(), folder, weights_dtype, max_part_bytes)}
-    (folder / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+    write_yaml_atomically(folder / CARD_FILE, card)
     register_zoo()
     return folder
