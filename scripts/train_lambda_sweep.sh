@@ -12,12 +12,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BENCH=${BENCH:-.venv/bin/bench}
+ZOO=${RIBENCH_ZOO:+${RIBENCH_ZOO%%:*}}; ZOO=${ZOO:-model_zoo}  # where bench train writes (first RIBENCH_ZOO entry)
 mkdir -p runs/logs
 run() {
   local name=$1; shift
-  if [ -f "model_zoo/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
-  if [ -f "model_zoo/_failed/$name.yaml" ] && [ "${RETRY_FAILED:-0}" != 1 ]; then
-    echo "$name: stopped before (model_zoo/_failed/$name.yaml; RETRY_FAILED=1 runs it again)"; return
+  while pgrep -f -- "--name $name " > /dev/null; do sleep 60; done  # never two runs on one checkpoint
+  if [ -f "$ZOO/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
+  if [ -f "$ZOO/_failed/$name.yaml" ] && [ "${RETRY_FAILED:-0}" != 1 ]; then
+    echo "$name: stopped before ($ZOO/_failed/$name.yaml; RETRY_FAILED=1 runs it again)"; return
   fi
   echo "$(date -u +%FT%TZ) $name: start" >> runs/logs/sweep.log
   nice -n 5 "$BENCH" train --name "$name" --method topgap --arch cnn --epochs 10 --abort-below 0.15 "$@" \

@@ -10,6 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BENCH=${BENCH:-.venv/bin/bench}
+ZOO=${RIBENCH_ZOO:+${RIBENCH_ZOO%%:*}}; ZOO=${ZOO:-model_zoo}  # where bench train writes (first RIBENCH_ZOO entry)
 if ! grep -q -E 'amx_bf16|avx512_bf16' /proc/cpuinfo && [ "${SEEDS_ANY_CPU:-0}" != 1 ]; then
   echo "error: this CPU has no AMX/AVX512-BF16, so bf16 seeds would take hours; run on such a CPU or set SEEDS_ANY_CPU=1" >&2
   exit 2
@@ -18,7 +19,8 @@ mkdir -p runs/logs
 CNN=(--arch cnn --epochs 10 --threads 1)
 train() {
   local name=$1; shift
-  if [ -f "model_zoo/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
+  while pgrep -f -- "--name $name " > /dev/null; do sleep 60; done  # never two runs on one checkpoint
+  if [ -f "$ZOO/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
   echo "$(date -u +%FT%TZ) $name: start" >> runs/logs/seeds.log
   nice -n 5 "$BENCH" train --name "$name" "$@" > "runs/logs/$name.log" 2>&1
   echo "$(date -u +%FT%TZ) $name: exit $? $(tail -c 300 "runs/logs/$name.log" | tr '\r' '\n' | tail -n 1)" >> runs/logs/seeds.log
