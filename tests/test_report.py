@@ -442,6 +442,29 @@ def test_best_of_several_models_and_expanded_rows(synthetic, tmp_path):
     assert sorted(p.name for p in written) == ["README.md", "t.md", "t.tex"]
 
 
+def test_a_seed_group_enters_a_table_as_its_lowest_seed_not_its_best(synthetic, tmp_path):
+    results, zoo = synthetic
+    store = ResultsStore(results)
+    for name, seed, accuracy in (("topgap_cnn_k64", 0, 0.93), ("topgap_cnn_k64_s1", 1, 0.97)):
+        write_card(zoo, name, "topgap", head_kwargs={"k": 64}, seed=seed)
+        store.append_rows(ADV, name, tidy_rows(name, ADV, "clean", {}, {"accuracy": accuracy}))
+    spec = {
+        "name": "seeds",
+        "family": "demo",
+        "title": "Seeds",
+        "row_header": ["Data"],
+        "methods": [{"label": "Top-GAP", "card": {"method": "topgap"}}],
+        "metrics": [{"label": "Clean", "plugin": "clean", "metric": "accuracy"}],
+        "rows": [{"cells": ["CIFAR-10"], "card": {"dataset": "cifar10"}}],
+    }
+    _write_spec(tmp_path / "specs", spec)
+    cards = read_cards(zoo)
+    rows, _ = current_rows(store.read(), cards)
+    table = build_table(load_spec(tmp_path / "specs" / "seeds.yaml"), rows, cards)
+    assert table.cells[0][0].ours == pytest.approx(0.93)  # seed 1's 0.97 is not picked as "the best model"
+    assert "lowest seed of 2: topgap_cnn_k64, topgap_cnn_k64_s1" in table.models[0]
+
+
 def _write_spec(folder: Path, spec: dict) -> None:
     folder.mkdir(exist_ok=True)
     (folder / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))

@@ -46,6 +46,7 @@ from bench.report.common import (
     model_budget,
     params_match,
     read_cards,
+    seed_groups,
     short_commit,
     values_equal,
     write_text,
@@ -332,6 +333,9 @@ def build_table(
         True
     """
     choose, default_better = spec.get("choose", "best"), spec.get("better", "higher")
+    seeds = seed_groups(cards)
+    # a seed group enters as its lowest seed, never as its best seed: "best of N" chooses among recipes
+    cards = {name: card for name, card in cards.items() if not any(name in m[1:] for m in seeds.values())}
     table = Table(spec, [], [])
     groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
     betters = [m.get("better", default_better) for m in spec["metrics"]]
@@ -367,7 +371,9 @@ def build_table(
                         )
                 if chosen is not None:
                     prefix = f"{method['label']}: " if n_methods > 1 else ""
-                    described.append(f"{prefix}{chosen} ({model_budget(cards[chosen])})")
+                    members = seeds.get(chosen, [])
+                    group = f"; lowest seed of {len(members)}: {', '.join(members)}" if members else ""
+                    described.append(f"{prefix}{chosen} ({model_budget(cards[chosen])}{group})")
             table.row_labels.append(cells)
             table.filters.append(card_filter)
             table.cells.append([c for c in line if c is not None])
