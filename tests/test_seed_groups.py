@@ -212,6 +212,7 @@ def card_written_today(seed_zero: str, seed: int, **hparams) -> dict:
     fields = {k: v for k, v in old["hyperparameters"].items() if k in TrainConfig.__dataclass_fields__}
     config = TrainConfig(**fields | {"name": f"{seed_zero}_s{seed}", "seed": seed})
     new = old | {"name": config.name, "seed": seed, "arch_config": {}, "sha256": "new", "git_commit": "new"}
+    new |= {"training": "from scratch, 10 epochs", "device": "cpu", "machine": "Intel(R) Xeon(R), 2 cores"}
     new["hyperparameters"] = {**asdict(config), **hparams, "data_root": None}
     return new
 

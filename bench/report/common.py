@@ -287,6 +287,7 @@ PROVENANCE_FIELDS = frozenset(
         "history",
         "training_history",
         "training_command",
+        "training",  # "from scratch, 10 epochs": a sentence derived from init_from and epochs, which do count
         "_card_path",
     }
 )
