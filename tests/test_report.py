@@ -371,6 +371,17 @@ def test_model_names_link_to_their_model_pages(synthetic, tmp_path):
     } | {"index.html"}
 
 
+def test_every_leaderboard_row_says_how_its_model_was_trained(synthetic):
+    results, zoo = synthetic
+    write_card(zoo, "pgdat_cnn", "pgd_at", epochs=3, hyperparameters={"init_from": "standard_cnn", "epochs": 3})
+    write_card(zoo, "standard_cnn", "standard", epochs=10, hyperparameters={"init_from": None, "epochs": 10})
+    board = board_for(results, zoo)
+    training = {e["model"].text: e["training"].text for e in board.entries}
+    assert training["pgdat_cnn"] == "fine-tuned 3 epochs from standard_cnn"
+    assert training["standard_cnn"] == "from scratch, 10 epochs"
+    assert "fine-tuned 3 epochs from standard_cnn" in render_csv(board)
+
+
 def test_unknown_suite_is_one_clear_error(synthetic, tmp_path):
     from bench.cli import app
 

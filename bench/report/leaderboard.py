@@ -48,6 +48,7 @@ from bench.report.common import (
     setting_label,
     short_commit,
     sorted_rows,
+    training_budget,
     training_seed,
     varying_params,
     write_text,
@@ -235,6 +236,12 @@ def _card_cell(cards: dict, model: str, field_name: str) -> Cell:
     return Cell(value, sort=value, csv="" if value == MISSING else value)
 
 
+def _training_cell(card: dict | None) -> Cell:
+    """'from scratch, 10 epochs' or 'fine-tuned 3 epochs from standard_cnn': a fine-tune never passes for the method."""
+    value = training_budget(card) if card else MISSING
+    return Cell(value, sort=value, csv="" if value == MISSING else value)
+
+
 # ----------------------------------------------------------------------------------------- building
 
 
@@ -388,6 +395,7 @@ def _columns(headline: Headline | None, metric_columns: list, short: dict) -> li
         Column("model", "Model", False),
         Column("method", "Method", False),
         Column("arch", "Arch", False),
+        Column("training", "Training", False),
     ]
     if headline is not None:
         columns.append(Column("headline", f"{headline.label}{_unit_suffix(headline.info)}", interval=True))
@@ -426,6 +434,7 @@ def _entry(entry_key: dict, group: pd.DataFrame, headline: Headline | None, metr
         "model": Cell(model, sort=model, csv=model, href=model_page_href(model) if model in ctx.cards else ""),
         "method": _card_cell(ctx.cards, model, "method"),
         "arch": _card_cell(ctx.cards, model, "arch"),
+        "training": _training_cell(ctx.cards.get(model)),
         "n": Cell(str(entry_key["n"]), sort=int(entry_key["n"]), csv=str(entry_key["n"])),
         "flags": _flags_cell(ctx.flags.get(model, {})),
         "precision": Cell(
