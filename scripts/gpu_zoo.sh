@@ -11,8 +11,9 @@
 #      cnn from scratch on standard_cnn's recipe (10 epochs, batch 256, cyclic LR 0.2), with pgdat_cnn's and
 #      fgsmat_cnn's attack settings (eps 8/255; PGD 3 steps of 0.0261; FGSM alpha 1.25 eps, zero init, GradAlign 0.2);
 #   3. then issue #14's small nets from scratch on the same recipe: ersm_cnn, isvs_cnn and normreg_cnn (the fine-tunes: *_ft3), the Top-GAP
-#      lambda sweep topgap_cnn_l1mean{30,10,100,3} and topgap_cnn_gap_control, and seeds 0, 1 and 2 of standard_cnn
-#      and of topgap_cnn_l1mean$GPU_ZOO_SEED_LAMBDA (each ~20-40 s on an H200 by the same estimate).
+#      lambda sweep topgap_cnn_l1mean{30,10,100,3} and topgap_cnn_gap_control (each ~20-40 s on an H200 by the same
+#      estimate). A model whose card is in main's model_zoo/ (trained on the CPU) is skipped; the seeds of
+#      standard_cnn and topgap_cnn were trained on the CPU in session 6 (scripts/train_seeds.sh).
 #
 # ESTIMATES (not measurements: no GPU has run this yet; scripts/gpu_preflight.py, the first thing this script runs,
 # prints the measured ones): PRN18 on CIFAR-10 in bf16 channels_last with resident data and no syncs takes on the
@@ -45,7 +46,6 @@
 #   GPU_ZOO_LIMIT        train and evaluate on the first N images only (rehearsals)
 #   GPU_ZOO_TOPGAP_LAMBDA2  the larger Top-GAP lambda (default 30: the largest mean-lambda of #14's sweep that did not
 #                        diverge at once; 1000 and 10^4 became NaN in epoch 1)
-#   GPU_ZOO_SEED_LAMBDA  the Top-GAP lambda whose seeds 0, 1 and 2 are trained (default 1)
 #   GPU_ZOO_ONLY         train only these models (space-separated names)
 #   GPU_ZOO_DATA         a folder with cifar10_train.npz (default: unpack .gpu/data)
 #   GPU_ZOO_PREFLIGHT    0 skips the ~20 s timing and sync check
@@ -123,6 +123,7 @@ train() {  # train NAME [bench train options]: skip what is done, respect the bu
   local name=$1 rc
   shift
   if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then return 0; fi
+  if [ -f "model_zoo/$name/card.yaml" ]; then say "$name: in main's zoo already (trained on the CPU)"; return 0; fi
   if [ -f "$RIBENCH_ZOO/$name/card.yaml" ]; then deliver "$name"; return 0; fi
   if [ "$(left)" -lt "$MIN_START" ]; then
     say "$name: not started, $(left) s of the budget left (a later call resumes it)"
@@ -172,8 +173,6 @@ train pgdat_cnn --method pgd_at --hp steps=3 --hp alpha=0.026143790849673203 "${
 train fgsmat_cnn --method fgsm_at "${CNN[@]}"
 # 3. Issue #14's small nets from scratch on standard_cnn's recipe: ERSM, ISVS and NormReg-AT with their zoo
 #    fine-tunes' method settings; the Top-GAP lambda sweep (k = 64 of 16x16, FPN 128; the GAP control k = 256);
-#    seeds 0, 1 and 2 of standard_cnn and of the Top-GAP setting GPU_ZOO_SEED_LAMBDA (default 1: topgap_cnn's), all
-#    here, so that each seed group shares device, precision and weights dtype (bench/report/common.py seed_groups).
 train ersm_cnn --method ersm "${CNN[@]}" --arch cnn_ersm
 train isvs_cnn --method isvs "${CNN[@]}" --arch cnn_isvs
 train normreg_cnn --method normreg_at "${CNN[@]}"
@@ -182,9 +181,4 @@ for lam in 30 10 100 3; do
   train "topgap_cnn_l1mean$lam" "${SMALL_TOPGAP[@]}" --k 64 --lambda-l1 "$lam"
 done
 train topgap_cnn_gap_control "${SMALL_TOPGAP[@]}" --k 256 --lambda-l1 1
-SEED_LAMBDA=${GPU_ZOO_SEED_LAMBDA:-1}
-for seed in 0 1 2; do  # all three seeds here: a seed group must share device, precision and weights dtype
-  train "standard_cnn_s$seed" --method standard "${CNN[@]}" --seed "$seed"
-  train "topgap_cnn_l1mean${SEED_LAMBDA}_s$seed" "${SMALL_TOPGAP[@]}" --k 64 --lambda-l1 "$SEED_LAMBDA" --seed "$seed"
-done
 say "gpu_zoo: done after $(($(date +%s) - START)) s; in \$OUT: $(cd "$OUT" && find . -type f | sort | tr '\n' ' ')"
