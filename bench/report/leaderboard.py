@@ -481,7 +481,8 @@ def _worst_case_cells(case: WorstCase | None) -> tuple[Cell, Cell]:
 
 
 def _attacks_text(case: WorstCase) -> str:
-    own = [a.label.split(" ε=")[0] for a in case.attacks if not a.suite]
+    # one name per attack: runs of one attack at two sizes (n = 200 and 1,000) both cover the entry's images
+    own = list(dict.fromkeys(a.label.split(" ε=")[0] for a in case.attacks if not a.suite))
     other: dict[str, list] = {}
     for a in case.attacks:
         if a.suite:
