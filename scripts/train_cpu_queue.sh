@@ -7,23 +7,14 @@
 # shares its core (scripts/train_seeds.sh: standard_cnn_s2, topgap_cnn_s2) to end. Logs: runs/logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BENCH=${BENCH:-.venv/bin/bench}
-ZOO=${RIBENCH_ZOO:+${RIBENCH_ZOO%%:*}}; ZOO=${ZOO:-model_zoo}  # where bench train writes (first RIBENCH_ZOO entry)
-mkdir -p runs/logs
+source scripts/train_lib.sh
 CNN=(--epochs 10 --threads 1)
 after() {  # while scripts/train_seeds.sh runs, wait until its run $1 has ended
   while pgrep -f scripts/train_seeds.sh > /dev/null && ! grep -q "$1: exit" runs/logs/seeds.log 2> /dev/null; do
     sleep 60
   done
 }
-train() {
-  local name=$1; shift
-  while pgrep -f -- "--name $name " > /dev/null; do sleep 60; done  # never two runs on one checkpoint
-  if [ -f "$ZOO/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
-  echo "$(date -u +%FT%TZ) $name: start" >> runs/logs/queue.log
-  nice -n 5 "$BENCH" train --name "$name" "$@" > "runs/logs/$name.log" 2>&1
-  echo "$(date -u +%FT%TZ) $name: exit $? $(tail -c 300 "runs/logs/$name.log" | tr '\r' '\n' | tail -n 1)" >> runs/logs/queue.log
-}
+train() { train_logged queue.log "$@"; }
 lane1() {
   after standard_cnn_s2
   train normreg_cnn --method normreg_at --arch cnn "${CNN[@]}"

@@ -6,25 +6,16 @@
 # SEEDS_ANY_CPU=1).
 # Two lanes run side by side (one core each): standard_cnn_s1 then standard_cnn_s2, and topgap_cnn_s1 then
 # topgap_cnn_s2. Each run resumes from runs/NAME/last.pt (checkpoint every epoch). Logs: runs/logs/.
-# Measured on a 2-core Xeon with AMX, two runs side by side: ~69 min (standard) and ~88 min (Top-GAP) per model.
+# Measured on a 2-core Xeon with AMX, two runs side by side (session 6): 26 min (standard) and 29-32 min (Top-GAP) per model.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BENCH=${BENCH:-.venv/bin/bench}
-ZOO=${RIBENCH_ZOO:+${RIBENCH_ZOO%%:*}}; ZOO=${ZOO:-model_zoo}  # where bench train writes (first RIBENCH_ZOO entry)
+source scripts/train_lib.sh
 if ! grep -q -E 'amx_bf16|avx512_bf16' /proc/cpuinfo && [ "${SEEDS_ANY_CPU:-0}" != 1 ]; then
   echo "error: this CPU has no AMX/AVX512-BF16, so bf16 seeds would take hours; run on such a CPU or set SEEDS_ANY_CPU=1" >&2
   exit 2
 fi
-mkdir -p runs/logs
 CNN=(--arch cnn --epochs 10 --threads 1)
-train() {
-  local name=$1; shift
-  while pgrep -f -- "--name $name " > /dev/null; do sleep 60; done  # never two runs on one checkpoint
-  if [ -f "$ZOO/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
-  echo "$(date -u +%FT%TZ) $name: start" >> runs/logs/seeds.log
-  nice -n 5 "$BENCH" train --name "$name" "$@" > "runs/logs/$name.log" 2>&1
-  echo "$(date -u +%FT%TZ) $name: exit $? $(tail -c 300 "runs/logs/$name.log" | tr '\r' '\n' | tail -n 1)" >> runs/logs/seeds.log
-}
+train() { train_logged seeds.log "$@"; }
 standard_lane() {
   for seed in 1 2; do train "standard_cnn_s$seed" --method standard "${CNN[@]}" --seed "$seed"; done
 }
