@@ -476,6 +476,32 @@ def test_a_seed_group_enters_a_table_as_its_lowest_seed_not_its_best(synthetic, 
     assert "lowest seed of 2: topgap_cnn_k64, topgap_cnn_k64_s1" in table.models[0]
 
 
+def test_a_row_that_names_k_shows_its_gap_ablation(synthetic, tmp_path):
+    results, zoo = synthetic
+    write_card(zoo, "topgap_cnn_gap", "topgap", head_kwargs={"k": 256, "num_maps": 2, "fpn_channels": 16})
+    ResultsStore(results).append_rows(
+        ADV, "topgap_cnn_gap", tidy_rows("topgap_cnn_gap", ADV, "clean", {}, {"accuracy": 0.9})
+    )
+    spec = {
+        "name": "gap",
+        "family": "demo",
+        "title": "GAP control",
+        "row_header": ["Model"],
+        "methods": [{"label": "value", "card": {"dataset": "cifar10"}}],
+        "metrics": [{"label": "Clean", "plugin": "clean", "metric": "accuracy"}],
+        "rows": [
+            {"cells": ["Top-GAP"], "card": {"method": "topgap"}},  # GAP ablations are not Top-GAP
+            {"cells": ["GAP control"], "card": {"method": "topgap", "head_kwargs.k": 256}},
+        ],
+    }
+    _write_spec(tmp_path / "specs", spec)
+    cards = read_cards(zoo)
+    rows, _ = current_rows(ResultsStore(results).read(), cards)
+    table = build_table(load_spec(tmp_path / "specs" / "gap.yaml"), rows, cards)
+    assert "topgap_cnn_gap" not in table.models[0]
+    assert table.cells[1][0].ours == pytest.approx(0.9) and table.models[1].startswith("topgap_cnn_gap (")
+
+
 def _write_spec(folder: Path, spec: dict) -> None:
     folder.mkdir(exist_ok=True)
     (folder / f"{spec['name']}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True))

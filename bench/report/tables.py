@@ -304,9 +304,9 @@ def _expand_rows(
 
 
 def _method_models(cards: dict, card_filter: dict, method: dict, spec_row: dict) -> list[str]:
-    """Models of a (row, method); GAP ablations (k = H'·W') only in rows that expand over k."""
+    """Models of a (row, method); GAP ablations (k = H'·W') only in rows that expand over k or name k themselves."""
     wanted = {**card_filter, **(method.get("card") or {})}
-    keep_gap = spec_row.get("expand") == "head_kwargs.k"
+    keep_gap = spec_row.get("expand") == "head_kwargs.k" or "head_kwargs.k" in (spec_row.get("card") or {})
     return sorted(
         name
         for name, card in cards.items()
