@@ -35,8 +35,9 @@ rows = rows[(rows.plugin == "pgd") & (rows.metric == "robust_accuracy") & (rows.
 zoo = {p.name for p in pathlib.Path("model_zoo").iterdir()}
 print(" ".join(sorted(set(rows.model) & zoo)))' "$OUT"
 }
-AA_MODELS=${AA_MODELS:-$(pgd_robust_models)}
-DIAG_MODELS=${DIAG_MODELS:-standard_prn18 topgap_prn18 standard_cnn topgap_cnn $(pgd_robust_models)}
+if [ -z "${AA_MODELS:-}" ] || [ -z "${DIAG_MODELS:-}" ]; then PGD_ROBUST=$(pgd_robust_models); fi  # read results/ once
+AA_MODELS=${AA_MODELS:-$PGD_ROBUST}
+DIAG_MODELS=${DIAG_MODELS:-standard_prn18 topgap_prn18 standard_cnn topgap_cnn $PGD_ROBUST}
 SWEEP_MODELS=${SWEEP_MODELS:-$(cd model_zoo && { ls -d standard_cnn topgap_cnn topgap_cnn_l1mean* topgap_cnn_gap_control 2>/dev/null || true; } | tr '\n' ' ')}
 N_SWEEP=${N_SWEEP:-1000}
 N_SWEEP_AA=${N_SWEEP_AA:-200}

@@ -11,23 +11,14 @@
 # Outcome so far: mean-lambda 10^4 and 10^3 diverge in the first 10 steps (non-finite loss at lr ~2e-3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BENCH=${BENCH:-.venv/bin/bench}
-ZOO=${RIBENCH_ZOO:+${RIBENCH_ZOO%%:*}}; ZOO=${ZOO:-model_zoo}  # where bench train writes (first RIBENCH_ZOO entry)
-mkdir -p runs/logs
-run() {
+source scripts/train_lib.sh
+run() {  # a run that stopped before (its failure record) is skipped unless RETRY_FAILED=1
   local name=$1; shift
-  while pgrep -f -- "--name $name " > /dev/null; do sleep 60; done  # never two runs on one checkpoint
-  if [ -f "$ZOO/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
+  wait_for_run "$name"
   if [ -f "$ZOO/_failed/$name.yaml" ] && [ "${RETRY_FAILED:-0}" != 1 ]; then
     echo "$name: stopped before ($ZOO/_failed/$name.yaml; RETRY_FAILED=1 runs it again)"; return
   fi
-  echo "$(date -u +%FT%TZ) $name: start" >> runs/logs/sweep.log
-  nice -n 5 "$BENCH" train --name "$name" --method topgap --arch cnn --epochs 10 --abort-below 0.15 "$@" \
-    > "runs/logs/$name.log" 2>&1
-  local rc=$?
-  local last
-  last=$(tail -c 300 "runs/logs/$name.log" | tr '\r' '\n' | tail -n 1)
-  echo "$(date -u +%FT%TZ) $name: exit $rc $last" >> runs/logs/sweep.log
+  train_logged sweep.log "$name" --method topgap --arch cnn --epochs 10 --abort-below 0.15 "$@"
 }
 # Order: the diverged values first (each stops within minutes and leaves its failure record; fp32 on the EPYC), then
 # the GAP control (bf16; its fp32 start of one epoch on the EPYC was dropped so that it matches topgap_cnn), lambda 30

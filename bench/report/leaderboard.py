@@ -231,15 +231,17 @@ def _value_cell(row: pd.Series | None, info: MetricInfo) -> Cell:
     )
 
 
-def _card_cell(cards: dict, model: str, field_name: str) -> Cell:
-    value = str(cards.get(model, {}).get(field_name, MISSING))
+def _text_cell(value: str) -> Cell:
     return Cell(value, sort=value, csv="" if value == MISSING else value)
+
+
+def _card_cell(cards: dict, model: str, field_name: str) -> Cell:
+    return _text_cell(str(cards.get(model, {}).get(field_name, MISSING)))
 
 
 def _training_cell(card: dict | None) -> Cell:
     """'from scratch, 10 epochs' or 'fine-tuned 3 epochs from standard_cnn': a fine-tune never passes for the method."""
-    value = training_budget(card) if card else MISSING
-    return Cell(value, sort=value, csv="" if value == MISSING else value)
+    return _text_cell(training_budget(card) if card else MISSING)
 
 
 # ----------------------------------------------------------------------------------------- building
