@@ -20,7 +20,16 @@ from bench.report import figures as figs
 from bench.report.common import MISSING, current_rows, read_cards, setting_label, varying_params
 from bench.report.leaderboard import build_leaderboard, render_csv, write_leaderboards
 from bench.report.reproduce import check, rebuild
-from bench.report.tables import TableSpecError, build_table, load_spec, render_latex, render_markdown, write_tables
+from bench.report.tables import (
+    Table,
+    TableCell,
+    TableSpecError,
+    build_table,
+    load_spec,
+    render_latex,
+    render_markdown,
+    write_tables,
+)
 from bench.results import ResultsStore, UnitKey, atomic_write_parquet, canonical_json
 from tests.conftest import needs_shared_data, shared_data_root
 
@@ -781,3 +790,18 @@ def test_lambda_sweep_shows_trained_values_and_where_the_others_stopped(syntheti
     assert set(data["metric"]) == {"Clean", "FGSM", "PGD-20", "PGD-50", "Square-1000", "AutoAttack"}
     outcome = figs.write_figures(results, tmp_path / "figures", zoo, only=["lambda_sweep"])[0]
     assert outcome.skipped == "" and sorted(p.suffix for p in outcome.paths) == [".png", ".svg"]
+
+
+def test_a_metric_may_print_its_own_decimals_such_as_a_count():
+    spec = {
+        "name": "t",
+        "family": "f",
+        "title": "t",
+        "row_header": ["Model"],
+        "methods": [{"label": "value"}],
+        "metrics": [{"label": "Clean", "metric": "accuracy"}, {"label": "flags", "metric": "n", "digits": 0}],
+    }
+    table = Table(spec, [["m"]], [[TableCell(0.9, None, low=0.85, high=0.93), TableCell(2.0, None)]], models=["m"])
+    row = next(line for line in render_markdown(table).splitlines() if line.startswith("| m |"))
+    assert row.split(" | ")[1:3] == ["0.900 [0.850, 0.930]", "2"]
+    assert "0.900 [0.850, 0.930] & 2" in render_latex(table)

@@ -17,7 +17,7 @@ Spec keys (see ``table_specs/topgap-table3.yaml`` for an example):
     name, family, title, caption, digits (3), choose (best|latest), better (higher|lower), row_header,
     paper_setup (the paper's setup in a few words, for the "setup differs" line),
     methods: [{label, card: {card fields}, where: {measurement filter}}],
-    metrics: [{label, plugin, metric, params, suite, dataset, split, precision, better}],
+    metrics: [{label, plugin, metric, params, suite, dataset, split, precision, better, digits}],
     rows: [{cells, card, where, paper, expand}]
 ``expand: head_kwargs.k`` turns a row into one row per value of that card field among matching models
 (cells may use ``{}`` for the value). Values like ``8/255`` are read as fractions; a list means any of.
@@ -70,7 +70,7 @@ SPEC_KEYS = {
     "paper_setup",
 }
 METHOD_KEYS = {"label", "card", "where"}
-METRIC_KEYS = {"label", "plugin", "metric", "params", "suite", "dataset", "split", "precision", "better"}
+METRIC_KEYS = {"label", "plugin", "metric", "params", "suite", "dataset", "split", "precision", "better", "digits"}
 ROW_KEYS = {"cells", "card", "where", "paper", "expand"}
 ROW_FILTER_COLUMNS = ("plugin", "metric", "suite", "dataset", "split", "precision")
 
@@ -439,8 +439,14 @@ def _headers(table: Table) -> tuple[list[str], list[str]]:
     return row_header, _group_labels(table) + [OUR_MODELS]
 
 
+def _cell_digits(table: Table) -> list[int]:
+    """Decimals of each value column, in cell order: a metric's own ``digits`` (e.g. 0 for a count), else the spec's."""
+    default = int(table.spec.get("digits", 3))
+    return [int(m.get("digits", default)) for m in table.spec["metrics"] for _ in table.spec["methods"]]
+
+
 def render_markdown(table: Table) -> str:
-    spec, digits = table.spec, int(table.spec.get("digits", 3))
+    spec, digits = table.spec, _cell_digits(table)
     row_header, value_header = _headers(table)
     lines = [f"# {spec['title']}", ""]
     if spec.get("caption"):
@@ -457,7 +463,8 @@ def render_markdown(table: Table) -> str:
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for labels, cells, models in zip(table.row_labels, table.cells, table.models, strict=True):
         padded = labels + [""] * (len(row_header) - len(labels))
-        lines.append("| " + " | ".join(padded + [_cell_text(c, digits) for c in cells] + [models]) + " |")
+        values = [_cell_text(c, d) for c, d in zip(cells, digits, strict=True)]
+        lines.append("| " + " | ".join(padded + values + [models]) + " |")
     lines += ["", *table.setup] if table.setup else []
     lines += ["", "Sources of our values:", ""]
     lines += [f"- {s}" for s in table.sources] or ["- none yet (no matching rows in results/)"]
@@ -506,7 +513,7 @@ def latex_escape(text: str) -> str:
 
 
 def render_latex(table: Table) -> str:
-    spec, digits = table.spec, int(table.spec.get("digits", 3))
+    spec, digits = table.spec, _cell_digits(table)
     row_header = _headers(table)[0]
     n_methods = len(spec["methods"])
     groups = [str(m.get("label", m["metric"])) for m in spec["metrics"]]
@@ -537,7 +544,7 @@ def render_latex(table: Table) -> str:
     lines.append(r"\midrule")
     for labels, cells in zip(table.row_labels, table.cells, strict=True):
         padded = labels + [""] * (len(row_header) - len(labels))
-        values = [_latex_cell(c, digits) for c in cells]
+        values = [_latex_cell(c, d) for c, d in zip(cells, digits, strict=True)]
         lines.append(" & ".join([latex_escape(v) for v in padded] + values) + r" \\")
     notes = [f"{' '.join(labels)}: {models}" for labels, models in zip(table.row_labels, table.models, strict=True)]
     lines += [
