@@ -269,14 +269,14 @@ def train(cfg: TrainConfig, hparams: dict, resume: bool = True) -> Path:
     try:
         wall = _run_epochs(model, method, opt, resident, cfg, start_epoch, wall, history, generator, pad, ckpt)
     except TrainingCollapsed as stopped:
-        record_failure(_card(cfg, method, model, None, test_data, wall, hparams), stopped, history)
+        record_failure(_card(cfg, method, model, None, test_data, wall, hparams, history), stopped, history)
         raise
     forget_failure(cfg.name)
     if cfg.weights_dtype != "float32":
         round_trip(model, cfg.weights_dtype)  # the card's accuracy is that of the weights as stored
     accuracy = evaluate_accuracy(model, test_data, device=device)
     print(f"{cfg.name}: clean accuracy {accuracy:.4f} on {cfg.dataset} {test_data.split} (n={len(test_data)})")
-    card = _card(cfg, method, model, accuracy, test_data, wall, hparams)
+    card = _card(cfg, method, model, accuracy, test_data, wall, hparams, history)
     card["history"] = history
     if cfg.init_from:
         card["initialized_from"] = {"model": cfg.init_from, "parts": initialized}
@@ -294,7 +294,7 @@ def _run_epochs(model, method, opt, resident, cfg, start_epoch, wall, history, g
         offsets = Offsets.draw(len(resident), pad, generator).to(device)
         stats = _train_epoch(model, method, opt, resident, offsets, cfg, epoch, steps_per_epoch, total, pad)
         wall += stats["seconds"]
-        history.append({"epoch": epoch + 1, **stats})
+        history.append({"epoch": epoch + 1, **stats, "machine": machine()})
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "model": model.state_dict(),
@@ -421,7 +421,27 @@ def _clean_accuracy(accuracy: float | None, cfg: TrainConfig, test_data: ImageDa
     }
 
 
-def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
+def machines_text(history: list[dict]) -> str:
+    """The machine(s) a run's epochs ran on: one name, or each with its epochs when a resumed run changed machine.
+
+    >>> machines_text([{"epoch": 1, "machine": "A"}, {"epoch": 2, "machine": "B"}, {"epoch": 3, "machine": "B"}])
+    'A (epoch 1); B (epochs 2–3)'
+    """
+    spans: list[list] = []  # [machine, first epoch, last epoch]
+    for entry in history:
+        name = entry.get("machine", "not recorded")
+        if spans and spans[-1][0] == name:
+            spans[-1][2] = entry["epoch"]
+        else:
+            spans.append([name, entry["epoch"], entry["epoch"]])
+    if not spans or (len(spans) == 1 and spans[0][0] == "not recorded"):
+        return machine()  # checkpoints written before epochs recorded their machine
+    if len(spans) == 1:
+        return spans[0][0]
+    return "; ".join(f"{m} (epoch {a})" if a == b else f"{m} (epochs {a}–{b})" for m, a, b in spans)
+
+
+def _card(cfg, method, model, accuracy, test_data, wall, hparams, history) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     return {
         "name": cfg.name,
@@ -448,7 +468,7 @@ def _card(cfg, method, model, accuracy, test_data, wall, hparams) -> dict:
         else f"from scratch, {cfg.epochs} epochs",
         "device": cfg.device,
         **({"gpu": torch.cuda.get_device_name()} if cfg.device == "cuda" else {}),
-        "machine": machine(),
+        "machine": machines_text(history),
         "package_version": bench.__version__,
         "git_commit": git_commit(),
         "trained_at": utc_now(),

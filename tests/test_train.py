@@ -202,3 +202,30 @@ def test_a_tree_without_git_reports_the_commit_it_was_copied_from(tmp_path, monk
     assert provenance.git_commit.__wrapped__() == "unknown"
     monkeypatch.setenv("RIBENCH_GIT_COMMIT", "0123abc+dirty")
     assert provenance.git_commit.__wrapped__() == "0123abc+dirty"
+
+
+def test_a_run_resumed_on_another_machine_names_both_in_its_card(tiny_cifar_root, tmp_path, monkeypatch):
+    import shutil
+
+    from bench.provenance import machine
+
+    monkeypatch.setenv("RIBENCH_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig(
+        name="t_moved",
+        method="standard",
+        arch="tiny",
+        epochs=2,
+        batch_size=16,
+        bf16=False,
+        data_root=str(tiny_cifar_root),
+    )
+    card = yaml.safe_load((train(cfg, {}) / "card.yaml").read_text())
+    assert card["machine"] == machine() and [h["machine"] for h in card["history"]] == [machine()] * 2
+    checkpoint = tmp_path / "runs" / "t_moved" / "last.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    state["history"][0]["machine"] = "Other CPU, 2 cores"  # epoch 1 ran elsewhere before the resume
+    torch.save(state, checkpoint)
+    shutil.rmtree(tmp_path / "zoo" / "t_moved")
+    card = yaml.safe_load((train(cfg, {}) / "card.yaml").read_text())
+    assert card["machine"] == f"Other CPU, 2 cores (epoch 1); {machine()} (epoch 2)"
