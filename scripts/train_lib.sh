@@ -17,6 +17,8 @@ train_logged() {
   wait_for_run "$name"
   if [ -f "$ZOO/$name/card.yaml" ]; then echo "$name: in the zoo already"; return; fi
   echo "$(date -u +%FT%TZ) $name: start" >> "$log"
-  nice -n 5 "$BENCH" train --name "$name" "$@" > "runs/logs/$name.log" 2>&1
-  echo "$(date -u +%FT%TZ) $name: exit $? $(tail -c 300 "runs/logs/$name.log" | tr '\r' '\n' | tail -n 1)" >> "$log"
+  local rc=0
+  nice -n 5 "$BENCH" train --name "$name" "$@" > "runs/logs/$name.log" 2>&1 || rc=$?
+  # rc is read before the line's $(date): a command substitution would reset $? to its own status
+  echo "$(date -u +%FT%TZ) $name: exit $rc $(tail -c 300 "runs/logs/$name.log" | tr '\r' '\n' | tail -n 1)" >> "$log"
 }
