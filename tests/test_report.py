@@ -805,3 +805,11 @@ def test_a_metric_may_print_its_own_decimals_such_as_a_count():
     row = next(line for line in render_markdown(table).splitlines() if line.startswith("| m |"))
     assert row.split(" | ")[1:3] == ["0.900 [0.850, 0.930]", "2"]
     assert "0.900 [0.850, 0.930] & 2" in render_latex(table)
+
+
+def test_a_tables_training_budget_names_the_precision_the_model_was_trained_in():
+    from bench.report.common import model_budget
+
+    card = {"training": "from scratch, 10 epochs", "method": "standard"}
+    assert model_budget({**card, "precision": "bf16-autocast"}) == "from scratch, 10 epochs, bf16"
+    assert model_budget({**card, "precision": "fp32"}) == "from scratch, 10 epochs, fp32"

@@ -177,7 +177,13 @@ def training_budget(card: dict[str, Any]) -> str:
 
 
 def model_budget(card: dict[str, Any]) -> str:
-    """The training budget, and for Top-GAP k and k/(H'·W') ('GAP ablation' when k covers every position)."""
+    """The training budget and precision, and for Top-GAP k and k/(H'·W') ('GAP ablation' when k covers every
+    position).
+
+    Example:
+        >>> model_budget({"training": "from scratch, 10 epochs", "precision": "bf16-autocast"})
+        'from scratch, 10 epochs, bf16'
+    """
     parts = []
     k = topgap_k(card)
     if k is not None:
@@ -189,6 +195,8 @@ def model_budget(card: dict[str, Any]) -> str:
             if value >= positions:
                 parts.append("GAP ablation")
     parts.append(training_budget(card))
+    if card.get("precision"):  # rows of one table may come from models trained in different precisions
+        parts.append(str(card["precision"]).removesuffix("-autocast"))
     return ", ".join(parts)
 
 
