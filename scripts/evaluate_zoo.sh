@@ -13,8 +13,11 @@
 # #14's protocol for the Top-GAP lambda sweep (SWEEP_MODELS: standard_cnn, topgap_cnn and every topgap_cnn_l1mean* /
 # topgap_cnn_gap_control in the zoo): cifar10-adv clean/FGSM/PGD-20/PGD-50 on N_SWEEP (1000) images, AutoAttack on
 # N_SWEEP_AA (200), cifar10-diagnostics (200 images, Square-1000 among its checks) and cifar10-interp.
-# Costs on a 2-core AMD EPYC (fp32): undefended small CNNs take a minute or two per suite phase (best-iterate PGD and
-# Square stop at the first fooling point); a robust model's Square-5000 costs ~30 min per 200 images.
+# Costs (fp32, one torch thread beside one other job, 2-core AMD EPYC with AVX512-BF16, session 7): Square-5000 on
+# 200 images takes 3.5-5 min for an undefended small CNN (it stops at the first fooling query), 8-17 min for the PRN18
+# pair and 11-14 min for the adversarially trained CNNs (27-37 % of images survive all 5,000 queries); on 1,000 images
+# ~26 min for topgap_cnn. AutoAttack on 200 images of a 0 %-robust CNN: 3 min; on a robust one, hours (every
+# surviving image gets APGD-T, FAB-T and 5,000 Square queries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH=${BENCH:-.venv/bin/bench}
