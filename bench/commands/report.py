@@ -96,9 +96,19 @@ def reproduce(
     for outcome in result.figures:
         if outcome.skipped:
             typer.echo(f"skipped figure {outcome.name}: {outcome.skipped}")
+    for why, names in _grouped(result.cams_skipped).items():
+        typer.echo(f"no CAM figure on {len(names)} model pages ({', '.join(names)}): {why}")
     for path in result.removed:
         typer.echo(f"removed stale {path}")
     typer.echo(f"wrote {len(result.written)} files to {out} (list and sha256 in {out / build.MANIFEST})")
+
+
+def _grouped(reasons: dict[str, str]) -> dict[str, list[str]]:
+    """{name: why} -> {why: [names]}, so that one cause is reported once."""
+    groups: dict[str, list[str]] = {}
+    for name, why in sorted(reasons.items()):
+        groups.setdefault(why, []).append(name)
+    return groups
 
 
 def compare(

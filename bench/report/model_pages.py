@@ -509,10 +509,12 @@ def write_model_pages(
     zoo: str | os.PathLike | None = None,
     data_root: str | os.PathLike | None = None,
     boards: dict[str, Leaderboard] | None = None,
+    cams_skipped: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write ``models/<name>.html`` (and ``models/cams/<name>.png`` where it can be drawn) for every zoo model.
 
     ``boards``: the suites' leaderboards when the caller has built them already (``build_boards``).
+    ``cams_skipped``: filled with model name -> why, for each page left without its CAM figure.
 
     Example:
         >>> [p.name for p in write_model_pages("results", "leaderboards")][:2]  # doctest: +SKIP
@@ -536,5 +538,7 @@ def write_model_pages(
         if not page.cams_skipped:
             page.cams = f"{CAMS}/{name}.png"
             written.append(cam_path)
+        elif cams_skipped is not None:
+            cams_skipped[name] = page.cams_skipped
         written.append(write_text(page_dir / f"{name}.html", render_model_html(page, suites)))
     return written

@@ -28,6 +28,7 @@ class Build:
     written: list[Path] = field(default_factory=list)
     figures: list[FigureOutcome] = field(default_factory=list)
     removed: list[Path] = field(default_factory=list)
+    cams_skipped: dict[str, str] = field(default_factory=dict)  # model page -> why it has no CAM figure
 
 
 def table_families(spec_dir: str | os.PathLike = SPEC_DIR) -> list[str]:
@@ -61,7 +62,7 @@ def rebuild(
         build.written += write_tables(family, results, out / "tables", zoo)
     boards = build_boards(results, out, read_cards(zoo))
     build.written += write_leaderboards(results, out, zoo=zoo, boards=boards)
-    build.written += write_model_pages(results, out, zoo, data_root, boards)
+    build.written += write_model_pages(results, out, zoo, data_root, boards, build.cams_skipped)
     names = sorted({p.relative_to(out).as_posix() for p in build.written})
     for stale in sorted(set(previous) - set(names)):
         path = out / stale
