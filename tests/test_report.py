@@ -278,6 +278,20 @@ def test_incomplete_entries_say_so_in_the_cell_and_overlapping_intervals_tie(syn
     assert "**incomplete: no Square-5000 ε=8/255** 45.00 [38.3, 51.9]" in markdown
 
 
+def test_an_entry_without_any_attack_names_what_was_not_run(synthetic):
+    results, zoo = synthetic
+    # a killed run: clean rows only, no attack of the suite
+    write_unit(ResultsStore(results), "normreg_cnn", ADV, "clean", {}, clean_examples((0, 170)))
+    write_card(zoo, "normreg_cnn", "normreg_at")
+    recompute(results)
+    board = board_for(results, zoo)
+    entry = next(e for e in board.entries if e["model"].text == "normreg_cnn")
+    assert entry["headline"].text == MISSING and entry["rank"].text == MISSING
+    assert entry["headline"].badge == f"not run: {', '.join(suite_labels())}"
+    assert board.entries[-1] is entry  # ranked after every entry with a headline
+    assert f"**not run: {', '.join(suite_labels())}** {MISSING}" in render_markdown_board(board)
+
+
 def suite_labels() -> list[str]:
     """The labels of cifar10-adv's attacks as plugins name them today (FGSM, PGD-20, PGD-50, Square-5000)."""
     from bench.worst_case import suite_attacks
