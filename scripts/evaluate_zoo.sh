@@ -16,9 +16,10 @@
 # Costs (fp32, one torch thread beside one other job, 2-core AMD EPYC with AVX512-BF16, session 7): Square-5000 on
 # 200 images takes 3.5-5 min for an undefended small CNN (it stops at the first fooling query), 8-17 min for the PRN18
 # pair and 11-14 min for the adversarially trained CNNs (27-37 % of images survive all 5,000 queries); on 1,000 images
-# ~26 min for topgap_cnn. AutoAttack on 200 images of a 0 %-robust CNN: 3 min (500: 7 min); on 500 images of an
-# adversarially trained CNN (session 8, same machine and setup) 16 min at 5 % robust (normreg_cnn_ft3), 41 min at 20 %
-# (fgsmat_cnn_ft1), 60 min at 29 % (pgdat_cnn_ft3): every surviving image gets APGD-T, FAB-T and 5,000 Square queries.
+# ~26-33 min for topgap_cnn and topgap_cnn_l1mean3. AutoAttack on 200 images of a 0 %-robust CNN: 3 min (500: 7 min);
+# on 500 images of an adversarially trained CNN (session 8, same machine and setup) 16 min at 5 % robust
+# (normreg_cnn_ft3), 32 min at 14 % (normreg_cnn), 41 min at 20 % (fgsmat_cnn_ft1), 60 min at 29 % (pgdat_cnn_ft3):
+# every surviving image gets APGD-T, FAB-T and 5,000 Square queries.
 # Each finished batch (250 images) is saved, so a killed AutoAttack run resumes at its next batch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
