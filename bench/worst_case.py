@@ -54,15 +54,10 @@ class WorstCase:
     n: int
     threat: Threat
     attacks: list[AttackCoverage] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # the suite's attacks this entry lacks
     min_over_attacks: float = math.nan
     exact: bool = True  # False: an attack of the suite has no per-example outcomes; an upper bound is shown
     robust: pd.Series | None = None  # per image (dataset index) of the entry: survived every attack
     skipped: list[str] = field(default_factory=list)  # other suites' attacks without outcomes (not counted)
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing
 
     def describe(self) -> str:
         counted = "; ".join(
@@ -115,7 +110,7 @@ def _headline_value(rows: pd.DataFrame, unit: pd.Series) -> float:
 def entry_worst_case(entry_rows: pd.DataFrame, all_rows: pd.DataFrame, root: Path) -> WorstCase | None:
     """The per-image worst case of one entry (its own rows in a suite); ``all_rows`` supplies the other suites.
 
-    None when the entry has no attack. ``missing`` is left for the caller (``missing_attacks``).
+    None when the entry has no attack. Which of the suite's attacks the entry lacks is `missing_attacks`'s answer.
 
     Example:
         >>> case = entry_worst_case(rows_of_entry, current_rows, Path("results"))  # doctest: +SKIP
@@ -152,7 +147,9 @@ def entry_worst_case(entry_rows: pd.DataFrame, all_rows: pd.DataFrame, root: Pat
             if len(on):
                 flags.loc[on] = flags.loc[on].to_numpy() & series.loc[on].to_numpy()
                 attacks.append(AttackCoverage(label, suite, len(on), float(series.loc[on].mean())))
-    case = WorstCase(math.nan, Interval.none("no attack outcomes"), int(first["n"]), threat, attacks, [], minimum)
+    case = WorstCase(
+        math.nan, Interval.none("no attack outcomes"), int(first["n"]), threat, attacks, min_over_attacks=minimum
+    )
     case.skipped = skipped
     if flags is not None:
         robust = int(flags.sum())

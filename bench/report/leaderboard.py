@@ -453,23 +453,21 @@ def _entry(entry_key: dict, group: pd.DataFrame, headline: Headline | None, metr
         entry[f"metric:{i}"] = _value_cell(values.get((setting, metric)), setting.info(metric))
     if headline is not None and headline.worst_case:
         case = entry_worst_case(group, ctx.all_rows, ctx.root)
-        missing = missing_attacks(ctx.attacks, group)
-        if case is not None:
-            case.missing = missing
-        entry["headline"], entry["attacks"] = _worst_case_cells(case, missing)
+        entry["headline"], entry["attacks"] = _worst_case_cells(case, missing_attacks(ctx.attacks, group))
     elif headline is not None:
         entry["headline"] = _value_cell(values.get((headline.setting, headline.metric)), headline.info)
     return entry
 
 
 def _worst_case_cells(case: WorstCase | None, missing: list[str]) -> tuple[Cell, Cell]:
+    """The headline cell and the 'Attacks counted' cell; ``missing``: the suite's attacks the entry has no rows of."""
     if case is None or math.isnan(case.value):
         # an entry with clean rows only (e.g. a killed run) says which attacks it lacks, never a bare dash
         badge = f"not run: {', '.join(missing)}" if missing else ""
         return Cell(MISSING, sort="", csv="", title="no attack measured", badge=badge), Cell(MISSING, sort="", csv="")
     info = MetricInfo("", "%", "higher")
     low, high = case.interval.low, case.interval.high
-    badge = f"incomplete: no {', '.join(case.missing)}" if case.missing else ""
+    badge = f"incomplete: no {', '.join(missing)}" if missing else ""
     title = case.describe() + f"; minimum over this suite's attacks: {100 * case.min_over_attacks:.2f}%"
     text = _value_text(case.value, info) if case.exact else f"≤{_value_text(case.value, info)}"
     cell = Cell(
